@@ -1,0 +1,37 @@
+"""The three registries of the toolkit: models, judges and benchmarks.
+
+Model and judge entries are factories ``factory(argument: str, options: dict) -> object``
+selected by the prefix of a spec string: ``folder:/imgs`` calls the ``folder`` factory with
+``"/imgs"``. Entries are lazy "module:attr" strings, so nothing heavy is imported until used.
+Third-party packages add entries through the entry-point groups ``echo4o_eval.models``,
+``echo4o_eval.judges`` and ``echo4o_eval.benchmarks``.
+
+Example:
+    >>> split_spec("openai:gpt-4.1")
+    ('openai', 'gpt-4.1')
+    >>> "folder" in MODELS
+    True
+"""
+
+from __future__ import annotations
+
+from echo4o_eval.registry import Registry
+
+MODELS: Registry = Registry("model", entry_point_group="echo4o_eval.models")
+JUDGES: Registry = Registry("judge", entry_point_group="echo4o_eval.judges")
+# Benchmark entries are BenchmarkSpec objects (see echo4o_eval.spec), discovered lazily.
+BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks")
+
+MODELS.register_lazy("folder", "echo4o_eval.models.folder:make_folder_model")
+
+JUDGES.register_lazy("detections", "echo4o_eval.judges.detections_file:make_detections_judge")
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """Split ``"prefix:argument"``; a spec without a colon has an empty argument.
+
+    >>> split_spec("mask2former-clip")
+    ('mask2former-clip', '')
+    """
+    prefix, sep, argument = spec.partition(":")
+    return (prefix, argument) if sep else (spec, "")

@@ -1,0 +1,1 @@
+"""Judge prompt packs: official (paper parity, read at run time) and echo4o (ours)."""
