@@ -34,12 +34,13 @@ class AssetSpec:
 
     name: str  # key used by the loader, e.g. "prompts"
     path: str  # relative path inside a data dir laid out like ../shared/benchmarks
-    url: str | None  # official raw URL pinned to a commit; None = user-provided only
-    sha256: str | None  # of the file's bytes; None for user-provided assets
+    url: str | None = None  # official raw URL pinned to a commit; None = user-provided only
+    sha256: str | None = None  # of the file's bytes; None where no pin is known
     license: str = ""
-    kind: str = "file"  # "file", "directory" (user-provided), or "file_list"
+    kind: str = "file"  # "file", "file_list" (folder from a repo tarball), "directory", "hf_dataset"
     optional: bool = False  # absent without error (e.g. DPG question CSV, OmniContext)
     note: str = ""  # how to obtain it when it cannot be downloaded
+    member: str = ""  # file_list: folder inside the tarball at ``url``
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,11 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
+    specs = [load_spec(p) for p in sorted(benchmarks_root().glob("*/benchmark.yaml"))]
+    for spec in specs:
+        if spec.id not in BENCHMARKS:
+            BENCHMARKS.register(spec.id)(spec)
     _discovered = True
-    for yaml_path in sorted(benchmarks_root().glob("*/benchmark.yaml")):
-        name = yaml_path.parent.name
-        if name not in BENCHMARKS:
-            BENCHMARKS.register(name)(load_spec(yaml_path))
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
