@@ -1,0 +1,251 @@
+"""GenEval evaluator for detector judges (Mask2Former/mmdet/open-vocabulary + CLIP colours).
+
+The runner builds it through ``scorer.make_evaluator("detector", options)`` and calls
+``requests`` -> judge -> ``score`` per image, then ``aggregate`` and ``extra_outputs``.
+Scoring is :func:`echo4o_eval.scoring.geneval_rules.evaluate_geneval`; aggregation is the
+official summary (:mod:`echo4o_eval.scoring.geneval_summary`).
+
+Options (all recorded in the manifest): ``mode`` ("default": images that could not be scored
+are left out of every mean and reported as coverage; "parity": they count as wrong, as the
+official script would, and a note says how many), plus every field of
+:class:`~echo4o_eval.scoring.geneval_rules.GenEvalRuleOptions` (``confidence_threshold``,
+``counting_threshold``, ``max_objects``, ``max_overlap``, ``position_threshold``, ``float32``).
+
+Example:
+    >>> from echo4o_eval.types import Sample, Generation, Judgement, Detection, Status
+    >>> ev = GenEvalEvaluator({})
+    >>> sample = Sample("00000", 0, "a photo of a bench", "single_object",
+    ...                 {"tag": "single_object", "include": [{"class": "bench", "count": 1}],
+    ...                  "prompt": "a photo of a bench"})
+    >>> gen = Generation("00000", 0, 42, Status.OK, image_path="0000.png")
+    >>> [r.key for r in ev.requests(sample, gen)]
+    ['main']
+    >>> j = Judgement("main", "fake", Status.OK, detections=(Detection("bench", (0, 0, 9, 9), 0.9),))
+    >>> ev.score(sample, gen, [j]).values["correct"]
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
+from echo4o_eval.scoring.geneval_summary import summarize_geneval
+from echo4o_eval.types import (
+    BenchmarkResult,
+    Generation,
+    JudgeRequest,
+    Judgement,
+    MetricValue,
+    Sample,
+    SampleScore,
+    Status,
+)
+
+MODES = ("default", "parity")
+
+
+def classes_needing_color(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """Classes whose instances need a colour prediction (include clauses with a colour).
+
+    >>> classes_needing_color({"include": [{"class": "cup", "count": 1, "color": "red"},
+    ...                                    {"class": "dog", "count": 1}]})
+    ('cup',)
+    """
+    names = []
+    for clause in metadata.get("include", []) or []:
+        if isinstance(clause, Mapping) and "color" in clause and clause.get("class") not in names:
+            names.append(clause.get("class"))
+    return tuple(str(n) for n in names if n is not None)
+
+
+def clause_classes(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every class named by an include or exclude clause, in order, without repeats.
+
+    >>> clause_classes({"include": [{"class": "cup"}], "exclude": [{"class": "cup"}]})
+    ('cup',)
+    """
+    names: list[str] = []
+    for key in ("include", "exclude"):
+        for clause in metadata.get(key, []) or []:
+            if isinstance(clause, Mapping) and clause.get("class") not in names:
+                names.append(clause.get("class"))
+    return tuple(str(n) for n in names if n is not None)
+
+
+def main_judgement(judgements: Sequence[Judgement], key: str = "main") -> Judgement | None:
+    """The judgement answering the ``main`` request, if any."""
+    for judgement in judgements:
+        if judgement.key == key:
+            return judgement
+    return None
+
+
+def failed_score(sample: Sample, generation: Generation, judgements: Sequence[Judgement]):
+    """A SampleScore for an image that cannot be scored, or None when it can.
+
+    Propagates the generation's status, then the judge's; a missing judgement or one without
+    detections is a JUDGE_ERROR.
+    """
+
+    def fail(status: Status, reason: str) -> SampleScore:
+        return SampleScore(sample.id, generation.image_index, sample.tag, status, {}, reason)
+
+    if generation.status is not Status.OK:
+        return fail(generation.status, generation.error or f"generation {generation.status.value}")
+    judgement = main_judgement(judgements)
+    if judgement is None:
+        return fail(Status.JUDGE_ERROR, "no judgement for this image")
+    if judgement.status is not Status.OK:
+        return fail(judgement.status, judgement.error or f"judge {judgement.status.value}")
+    if judgement.detections is None:
+        return fail(Status.JUDGE_ERROR, f"judge {judgement.judge_id} returned no detections")
+    return None
+
+
+class GenEvalEvaluator:
+    """GenEval with a detector judge; see the module docstring for options."""
+
+    judge_kind = "detector"
+
+    def __init__(self, options: Mapping[str, Any] | None = None):
+        options = dict(options or {})
+        mode = options.get("mode", "default")
+        if mode not in MODES:
+            raise ValueError(f"geneval mode must be one of {MODES}, not {mode!r}")
+        self.rules = GenEvalRuleOptions.from_mapping(options)
+        self.mode = mode
+        self.options = {**options, "mode": mode, **self.rules.__dict__}
+
+    def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """One detector request per generated image; none for failed generations."""
+        if generation.status is not Status.OK or not generation.image_path:
+            return []
+        return [
+            JudgeRequest(
+                key="main",
+                images=(generation.image_path,),
+                color_classes=classes_needing_color(sample.metadata),
+                params={"classes": list(clause_classes(sample.metadata))},
+            )
+        ]
+
+    def score(
+        self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]
+    ) -> SampleScore:
+        """Apply the GenEval rules; values are ``correct`` (bool) and ``details`` (kept boxes)."""
+        failed = failed_score(sample, generation, judgements)
+        if failed is not None:
+            return failed
+        detections = main_judgement(judgements).detections  # type: ignore[union-attr]
+        outcome = evaluate_geneval(detections, sample.metadata, self.rules)
+        if outcome.status is not Status.OK:
+            return SampleScore(
+                sample.id, generation.image_index, sample.tag, outcome.status, {}, outcome.reason
+            )
+        values = {"correct": bool(outcome.correct), "details": outcome.kept_json()}
+        return SampleScore(
+            sample.id, generation.image_index, sample.tag, Status.OK, values, outcome.reason
+        )
+
+    def _records(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """(score, sample, correct) per image entering the summary, in score order."""
+        by_id = {s.id: s for s in samples}
+        out = []
+        for score in scores:
+            sample = by_id.get(score.sample_id)
+            if sample is None:
+                raise ValueError(f"score for unknown sample id {score.sample_id!r}")
+            if score.status is Status.OK:
+                out.append((score, sample, bool(score.values["correct"])))
+            elif self.mode == "parity":
+                out.append((score, sample, False))
+        return out
+
+    def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Official summary over scored images: metrics overall, image_accuracy, prompt_accuracy;
+        per tag ``accuracy``. In default mode non-ok images are out of the means (coverage)."""
+        status_counts: dict[str, int] = {}
+        for score in scores:
+            status_counts[score.status.value] = status_counts.get(score.status.value, 0) + 1
+        n_ok = status_counts.get(Status.OK.value, 0)
+        records = self._records(samples, scores)
+        tag_totals: dict[str, int] = {}
+        for score in scores:
+            tag_totals[score.tag] = tag_totals.get(score.tag, 0) + 1
+        for sample in samples:  # tags with no image at all still show as uncovered
+            tag_totals.setdefault(sample.tag, 0)
+        prompts_total = len({s.id for s in samples})
+        notes: list[str] = []
+        n_bad = len(scores) - n_ok
+        if self.mode == "parity" and n_bad:
+            notes.append(f"parity: {n_bad} image(s) that could not be scored counted as wrong")
+        elif n_bad:
+            notes.append(f"{n_bad} image(s) could not be scored and are left out of the means")
+        summary = None
+        if records:
+            summary = summarize_geneval(
+                {"tag": sample.tag, "correct": correct, "metadata": sample.id}
+                for _, sample, correct in records
+            )
+        tag_summaries = {t.tag: t for t in summary.per_tag} if summary else {}
+        per_tag = {}
+        for tag, total in tag_totals.items():
+            t = tag_summaries.get(tag)
+            per_tag[tag] = {
+                "accuracy": MetricValue(t.frac_correct if t else None, t.n_images if t else 0, total)
+            }
+        n_in = len(records)
+        missing_tags = [tag for tag in tag_totals if tag not in tag_summaries]
+        if missing_tags:
+            notes.append(f"overall not computed: no scored image for tag(s) {', '.join(missing_tags)}")
+        overall = summary.overall if summary and not missing_tags else None
+        metrics = {
+            "overall": MetricValue(overall, n_in, len(scores)),
+            "image_accuracy": MetricValue(
+                summary.frac_correct_images if summary else None, n_in, len(scores)
+            ),
+            "prompt_accuracy": MetricValue(
+                summary.frac_correct_prompts if summary else None,
+                summary.total_prompts if summary else 0,
+                prompts_total,
+            ),
+        }
+        return BenchmarkResult(
+            benchmark="geneval",
+            version="1.0",
+            metrics=metrics,
+            per_tag=per_tag,
+            n_samples=len(samples),
+            n_images=len(scores),
+            n_ok=n_ok,
+            status_counts=status_counts,
+            mode=self.mode,
+            notes=tuple(notes),
+        )
+
+    def extra_outputs(
+        self,
+        samples: Sequence[Sample],
+        generations: Sequence[Generation],
+        scores: Sequence[SampleScore],
+    ) -> dict[str, str]:
+        """``results.jsonl`` in the official GenEval schema (filename, tag, prompt, correct,
+        reason, metadata and details as JSON strings), one line per image entering the summary,
+        so the official ``summary_scores.py`` reproduces our numbers from it."""
+        paths = {(g.sample_id, g.image_index): g.image_path for g in generations}
+        lines = []
+        for score, sample, correct in self._records(samples, scores):
+            ok = score.status is Status.OK
+            row = {
+                "filename": paths.get((score.sample_id, score.image_index)),
+                "tag": sample.metadata.get("tag", sample.tag),
+                "prompt": sample.metadata.get("prompt", sample.prompt),
+                "correct": correct,
+                "reason": score.reason if ok else f"[{score.status.value}] {score.reason}",
+                "metadata": json.dumps(dict(sample.metadata)),
+                "details": json.dumps(score.values.get("details", {}) if ok else {}),
+            }
+            lines.append(json.dumps(row) + "\n")
+        return {"results.jsonl": "".join(lines)}
