@@ -42,3 +42,6 @@ def goldens_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def judge_prompts_dir(shared_dir: Path) -> Path:
     return shared_dir / "judge_prompts"
+
+
+pytest_plugins = ["conftest_fake_server"]  # the fake_openai fixture (tests/conftest_fake_server.py)
