@@ -1,0 +1,318 @@
+"""The ``echo4o-eval`` command line: a thin click layer over library calls.
+
+Exit codes (all commands):
+    0  success
+    1  an error (bad input, missing files, a failed run); the message says what and where
+    2  wrong usage (unknown option, missing argument)
+    3  ``run``/``score``: the run finished but coverage fell below ``--min-coverage``
+    4  ``compare``: a significant regression beyond ``--max-drop``
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(main, ["ls"]).exit_code
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from echo4o_eval import __version__
+
+EXIT_ERROR, EXIT_COVERAGE = 1, 3
+
+MODEL_HELP = """Model spec. A path is recognised by its contents (Bagel checkpoint dir,
+diffusers pipeline with model_index.json, or a folder of images); explicit forms:
+bagel:PATH, diffusers:HUB_ID_OR_PATH, folder:PATH, openai:MODEL (image API), or a
+plugin prefix."""
+JUDGE_HELP = """Judge spec (default: the benchmark's): openai:MODEL (any OpenAI-compatible
+server with --judge-base-url), local-vlm:PATH, mask2former-clip, mmdet-clip, owlv2-clip,
+detections:FILE.jsonl (precomputed detections)."""
+
+
+def parse_key_values(pairs, option: str) -> dict:
+    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``; values are read as YAML scalars/lists."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+class CliError(click.ClickException):
+    exit_code = EXIT_ERROR
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _fail(exc: BaseException) -> None:
+    raise CliError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="echo4o-eval")
+def main() -> None:
+    """Evaluate text-to-image and multi-reference image generators.
+
+    Benchmarks: GenEval, GenEval++, Imagine-Bench, DPG-Bench, OmniContext. Official benchmark
+    files are downloaded on first use (pinned commit + sha256) or read from --data-dir /
+    ECHO4O_DATA_DIR. Results go to runs/<benchmark>/<model>__<judge>/ and are resumable.
+
+    Exit codes: 0 ok, 1 error, 2 usage, 3 coverage below --min-coverage, 4 regression (compare).
+    """
+
+
+@main.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def list_command(as_json: bool) -> None:
+    """List benchmarks, models and judges that are available."""
+    from echo4o_eval.catalog import JUDGES, MODELS
+    from echo4o_eval.spec import benchmark_names, get_benchmark
+
+    specs = [get_benchmark(n) for n in benchmark_names()]
+    if as_json:
+        click.echo(json.dumps({
+            "benchmarks": [{"id": s.id, "version": s.version, "task": s.task, "default_judge": s.default_judge,
+                            "judge_kinds": list(s.judge_kinds), "images_per_prompt": s.images_per_prompt}
+                           for s in specs],
+            "models": MODELS.names(), "judges": JUDGES.names()}, indent=2))
+        return
+    click.echo("Benchmarks:")
+    for s in specs:
+        click.echo(f"  {s.id:<14} v{s.version:<5} {s.task:<16} judges: {', '.join(s.judge_kinds):<14} "
+                   f"default: {s.default_judge}")
+    click.echo(f"Models: {', '.join(MODELS.names())}")
+    click.echo(f"Judges: {', '.join(JUDGES.names())}")
+
+
+OK_STATES = ("ok", "optional, not present", "present (no pinned sha256)")
+
+
+@main.command("validate")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Local copy of the official files.")
+@click.option("--offline", is_flag=True, help="Do not download missing files.")
+@click.option("--strict", is_flag=True, help="Also fail when user-provided data (OmniContext, DPG questions) is absent.")
+@click.argument("benchmarks", nargs=-1)
+def validate_command(data_dir, offline, strict, benchmarks) -> None:
+    """Load every benchmark spec, verify its files and load its samples; fail loudly.
+
+    Files that cannot be downloaded by us (the OmniContext dataset; DPG-Bench's question CSV
+    when offline) are reported as skipped unless --strict.
+    """
+    from echo4o_eval.assets import Assets
+    from echo4o_eval.spec import benchmark_names, get_benchmark
+
+    failures = 0
+    for name in benchmarks or benchmark_names():
+        try:
+            spec = get_benchmark(name)
+            assets = Assets(spec, data_dir=data_dir, allow_download=not offline)
+            report = assets.verify()
+            for asset, status in report:
+                click.echo(f"  {spec.id}/{asset}: {status}")
+            broken = [a for a, s in report if s not in OK_STATES and s != "missing"]
+            if broken:
+                raise ValueError(f"checksum or read errors in {', '.join(broken)}")
+            absent = [spec.asset(a) for a, s in report if s == "missing"]
+            unfetchable = [a.name for a in absent if offline or not a.url or a.kind == "hf_dataset"]
+            if unfetchable and not strict:
+                click.echo(f"{spec.id}: skipped sample check, absent: {', '.join(unfetchable)}")
+                continue
+            samples = spec.scorer.load_samples(assets, None)
+            click.echo(f"{spec.id}: ok, {len(samples)} samples, {len({s.tag for s in samples})} tags")
+        except Exception as exc:  # report every benchmark, then fail
+            failures += 1
+            click.echo(f"{name}: FAILED: {exc}", err=True)
+    if failures:
+        raise CliError(f"{failures} benchmark(s) failed validation")
+
+
+@main.group("data")
+def data_group() -> None:
+    """Fetch, locate and verify the official benchmark files."""
+
+
+@data_group.command("fetch")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Use this local copy where it has the files.")
+@click.argument("benchmarks", nargs=-1)
+def data_fetch(data_dir, benchmarks) -> None:
+    """Download (pinned commit, sha256-checked) the official files of BENCHMARKS (default: all)."""
+    from echo4o_eval.assets import AssetError, Assets
+    from echo4o_eval.spec import benchmark_names, get_benchmark
+
+    try:
+        for name in benchmarks or benchmark_names():
+            for path in Assets(get_benchmark(name), data_dir=data_dir).fetch_all():
+                click.echo(f"{name}: {path}")
+    except (AssetError, KeyError) as exc:
+        _fail(exc)
+
+
+@data_group.command("path")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.argument("benchmark", required=False)
+def data_path(data_dir, benchmark) -> None:
+    """Print where files are read from (data dir, cache) and where each asset of BENCHMARK is."""
+    from echo4o_eval.assets import Assets, default_cache_dir, default_data_dir
+    from echo4o_eval.spec import get_benchmark
+
+    click.echo(f"data dir: {data_dir or default_data_dir() or '(not set)'}")
+    click.echo(f"cache:    {default_cache_dir() / 'data'}")
+    if benchmark:
+        assets = Assets(get_benchmark(benchmark), data_dir=data_dir)
+        for asset in assets.spec.assets:
+            click.echo(f"  {asset.name}: {assets.locate(asset.name) or '(absent)'}")
+
+
+@data_group.command("verify")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.argument("benchmarks", nargs=-1)
+def data_verify(data_dir, benchmarks) -> None:
+    """Check the sha256 of every local official file; exit 1 on any mismatch."""
+    from echo4o_eval.assets import Assets
+    from echo4o_eval.spec import benchmark_names, get_benchmark
+
+    bad = 0
+    for name in benchmarks or benchmark_names():
+        for asset, status in Assets(get_benchmark(name), data_dir=data_dir).verify():
+            click.echo(f"{name}/{asset}: {status}")
+            bad += status not in ("ok", "missing", "optional, not present", "present (no pinned sha256)")
+    if bad:
+        raise CliError(f"{bad} file(s) failed verification")
+
+
+def _run_options(func):
+    options = [
+        click.option("--benchmark", "-b", required=True, help="Benchmark id (see `echo4o-eval ls`)."),
+        click.option("--model", "-m", required=True, help=MODEL_HELP),
+        click.option("--judge", "-j", default=None, help=JUDGE_HELP),
+        click.option("--judge-base-url", default=None, help="Base URL of an OpenAI-compatible judge server."),
+        click.option("--judge-api-key-env", default=None,
+                     help="NAME of the env var holding the judge API key (default OPENAI_API_KEY). The key is never stored."),
+        click.option("--judge-option", multiple=True, metavar="KEY=VALUE",
+                     help="Judge setting, e.g. concurrency=32, temperature=0, detector_model=PATH. Repeatable."),
+        click.option("--model-option", multiple=True, metavar="KEY=VALUE",
+                     help="Model setting, e.g. device=cuda, dtype=bf16, batch_size=4, layout=geneval. Repeatable."),
+        click.option("--eval-option", multiple=True, metavar="KEY=VALUE",
+                     help="Benchmark scoring option, e.g. prompt_pack=official, count_rule=at_least. Repeatable."),
+        click.option("--gen-param", multiple=True, metavar="KEY=VALUE",
+                     help="Generation parameter, e.g. width=1024 steps=50 guidance=4. Repeatable."),
+        click.option("--mode", type=click.Choice(["default", "parity"]), default="default", show_default=True,
+                     help="parity reproduces the official script's quirks (and says so in the result)."),
+        click.option("--variant", default=None, help="Prompt variant, e.g. `long` for GenEval's rewritten prompts."),
+        click.option("--images-per-prompt", type=int, default=None, help="Default: the benchmark's (GenEval 4)."),
+        click.option("--seed", type=int, default=None, help="Base seed (default: the benchmark's, GenEval 42)."),
+        click.option("--limit", type=int, default=None, help="Only the first N samples."),
+        click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+                     help="Run directory (default runs/<benchmark>/<model>__<judge>)."),
+        click.option("--runs-root", default="runs", show_default=True, type=click.Path(file_okay=False)),
+        click.option("--new-run", is_flag=True, help="Start a fresh run dir instead of refusing a changed config."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="Local copy of the official files (else ECHO4O_DATA_DIR, cache, download)."),
+        click.option("--offline", is_flag=True, help="Never download official files."),
+        click.option("--min-coverage", type=float, default=0.0, show_default=True,
+                     help="Exit 3 when the share of scored images is below this (0..1)."),
+        click.option("--bootstrap", type=int, default=1000, show_default=True,
+                     help="Bootstrap resamples for confidence intervals (0 = none)."),
+        click.option("--judge-batch", type=int, default=64, show_default=True,
+                     help="Images whose judge requests are sent together."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config_from(kwargs, **overrides):
+    from echo4o_eval.runner import RunConfig
+
+    judge_options = parse_key_values(kwargs["judge_option"], "--judge-option")
+    if kwargs["judge_base_url"]:
+        judge_options["base_url"] = kwargs["judge_base_url"]
+    if kwargs["judge_api_key_env"]:
+        judge_options["api_key_env"] = kwargs["judge_api_key_env"]
+    return RunConfig(
+        benchmark=kwargs["benchmark"],
+        model=kwargs["model"],
+        judge=kwargs["judge"],
+        run_dir=kwargs["run_dir"],
+        runs_root=kwargs["runs_root"],
+        new_run=kwargs["new_run"],
+        variant=kwargs["variant"],
+        mode=kwargs["mode"],
+        images_per_prompt=kwargs["images_per_prompt"],
+        seed=kwargs["seed"],
+        limit=kwargs["limit"],
+        data_dir=kwargs["data_dir"],
+        allow_download=not kwargs["offline"],
+        model_options=parse_key_values(kwargs["model_option"], "--model-option"),
+        judge_options=judge_options,
+        evaluator_options=parse_key_values(kwargs["eval_option"], "--eval-option"),
+        generation_params=parse_key_values(kwargs["gen_param"], "--gen-param"),
+        judge_batch_size=kwargs["judge_batch"],
+        n_bootstrap=kwargs["bootstrap"],
+        progress=not kwargs["quiet"] and sys.stderr.isatty(),
+        **overrides,
+    )
+
+
+def _execute(config, min_coverage: float) -> None:
+    from echo4o_eval.summary import format_outcome
+    from echo4o_eval.runner import run
+
+    try:
+        outcome = run(config)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        _fail(exc)
+    click.echo(format_outcome(outcome))
+    if outcome.result is not None and outcome.result.coverage < min_coverage:
+        click.echo(
+            f"coverage {outcome.result.coverage:.1%} is below --min-coverage {min_coverage:.1%}", err=True
+        )
+        sys.exit(EXIT_COVERAGE)
+
+
+@main.command("run")
+@_run_options
+@click.option("--generate-only", is_flag=True, help="Generate images into the run dir; score later.")
+def run_command(generate_only, **kwargs) -> None:
+    """Generate (or read) images for a benchmark, judge them, score them, store everything.
+
+    Re-running the same command resumes: finished images and judgements are skipped. A
+    changed configuration is refused unless --new-run is given. Under torchrun/accelerate
+    each rank takes a stable shard of the samples and rank 0 aggregates.
+    """
+    _execute(_config_from(kwargs, generate_only=generate_only), kwargs["min_coverage"])
+
+
+@main.command("score")
+@_run_options
+def score_command(**kwargs) -> None:
+    """Score existing images (a folder, or the images/ of a --generate-only run); never generates."""
+    _execute(_config_from(kwargs, require_existing_images=True), kwargs["min_coverage"])
+
+
+def _add_report_commands() -> None:
+    try:
+        from echo4o_eval.report.commands import compare_command, report_command
+    except ImportError:
+        return
+    main.add_command(report_command, "report")
+    main.add_command(compare_command, "compare")
+
+
+_add_report_commands()

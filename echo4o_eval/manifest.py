@@ -1,0 +1,111 @@
+"""Run manifests: every setting of a run, its config fingerprint, and its default location.
+
+The fingerprint covers what changes results (benchmark version and variant, model and judge
+settings, evaluator options, seeds, images per prompt, generation parameters) and nothing
+that does not (the sample limit, progress bars, paths of the run itself). API keys never
+enter a manifest: options whose name looks like a secret are refused outright.
+
+Example:
+    >>> slug("folder:/data/my imgs")
+    'folder-data-my-imgs'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from echo4o_eval.store import fingerprint
+
+SECRET_NAMES = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
+PACKAGES = ("echo4o-eval", "torch", "transformers", "diffusers", "open_clip_torch", "openai", "numpy")
+
+
+def slug(text: str, limit: int = 60) -> str:
+    """A short file-name-safe form of a spec string."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    return cleaned[-limit:] or "run"
+
+
+def check_no_secrets(options: Mapping[str, Any], where: str) -> None:
+    """Refuse options that carry a secret value (keys are passed by env var name only).
+
+    >>> check_no_secrets({"api_key": "sk-1"}, "--judge-option")
+    Traceback (most recent call last):
+    ...
+    ValueError: --judge-option api_key looks like a secret; pass the NAME of an environment variable instead (e.g. api_key_env=OPENAI_API_KEY)
+    """
+    for name in options:
+        if SECRET_NAMES.search(str(name)):
+            raise ValueError(
+                f"{where} {name} looks like a secret; pass the NAME of an environment variable "
+                "instead (e.g. api_key_env=OPENAI_API_KEY)"
+            )
+
+
+def default_run_dir(config, judge_spec: str) -> Path:
+    """``<runs_root>/<benchmark>[-<variant>]/<model>__<judge>``."""
+    bench = config.benchmark + (f"-{config.variant}" if config.variant else "")
+    judge = "generate-only" if config.generate_only else slug(judge_spec, 30)
+    return Path(config.runs_root) / bench / f"{slug(config.model)}__{judge}"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision() -> str | None:
+    """The project's git revision when running from a checkout (None otherwise)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> dict[str, Any]:
+    """The manifest of a run; its ``fingerprint`` decides whether a run dir can be resumed."""
+    check_no_secrets(config.model_options, "--model-option")
+    check_no_secrets(config.judge_options, "--judge-option")
+    spec = runner.spec
+    fingerprinted = {
+        "benchmark": spec.key,
+        "variant": config.variant,
+        "mode": config.mode,
+        "model": {"spec": config.model, "options": dict(config.model_options), "describe": dict(model.describe())},
+        "judge": None
+        if judge is None
+        else {"spec": judge_spec, "options": dict(config.judge_options), "describe": dict(judge.describe())},
+        "evaluator_options": None if evaluator is None else dict(evaluator.options),
+        "images_per_prompt": runner.images_per_prompt,
+        "base_seed": runner.base_seed,
+        "generation_params": runner.generation_params,
+    }
+    return {
+        **fingerprinted,
+        "fingerprint": fingerprint(fingerprinted),
+        "benchmark_id": spec.id,
+        "benchmark_version": spec.version,
+        "judge_kind": None if judge is None else getattr(judge, "kind", None),  # reports re-aggregate
+        "seed_rule": "seed = sha256(f'{base_seed}/{sample_id}/{image_index}')[:8] & 0x7fffffff",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+        "world_size": runner.rank.world_size,
+    }

@@ -1,0 +1,145 @@
+"""Read images people already have: the ``folder:DIR`` model.
+
+Layouts, tried in this order for each (sample, image index) unless ``layout`` is given:
+
+``ours``        ``DIR/<sample id>/<i>.png`` (what ``run`` writes under ``<run>/images``)
+``geneval``     ``DIR/<00000>/samples/<0000>.png`` (GenEval; folder = 0-based prompt position)
+``omnicontext`` ``DIR/<task_type>/<key>.png``
+``flat``        ``DIR/<sample id>.(png|jpg|jpeg|webp)`` (Echo-4o scripts: 1-based line or id;
+                DPG-Bench: ``<item_id>.png``, possibly a 2x2 grid); only image index 0
+
+A missing file becomes ``missing_image``; a file that cannot be decoded ``bad_image``;
+neither stops the run. In the GenEval layout, a ``metadata.jsonl`` whose tag/include
+differ from the benchmark's sample marks the image ``bad_image`` (wrong prompt order).
+
+Example:
+    >>> import tempfile
+    >>> from echo4o_eval.types import GenerationRequest
+    >>> model = FolderModel(tempfile.mkdtemp())
+    >>> req = GenerationRequest("7", 6, "t", "a cat", 0, 1, "/unused.png")
+    >>> model.generate([req])[0].status.value
+    'missing_image'
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.store import safe_name
+from echo4o_eval.types import Generation, GenerationRequest, Status
+
+LAYOUTS = ("ours", "geneval", "omnicontext", "flat")
+FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def check_image(path: Path) -> str | None:
+    """None if the image decodes fully, else the reason.
+
+    >>> check_image(Path("/nonexistent.png")).startswith("cannot open")
+    True
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.width == 0 or image.height == 0:
+                return "image has zero size"
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return f"cannot open {path}: {exc}"
+    return None
+
+
+class FolderModel:
+    """An ImageModel that finds existing images instead of generating them."""
+
+    batch_size = 64
+    generates = False  # the runner's `score` command accepts only models that do not generate
+
+    def __init__(self, root: str | Path, layout: str = "auto") -> None:
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"image folder {self.root} does not exist")
+        if (self.root / "manifest.json").exists() and (self.root / "images").is_dir():
+            self.root = self.root / "images"  # a run directory: read its images
+        if layout != "auto" and layout not in LAYOUTS:
+            raise ValueError(f"unknown folder layout {layout!r}; choose auto or one of {LAYOUTS}")
+        self.layout = layout
+        self.id = f"folder:{self.root}"
+
+    def candidates(self, request: GenerationRequest) -> list[tuple[str, Path]]:
+        """Possible paths for a request, as (layout, path), in lookup order."""
+        found = []
+        index = request.image_index
+        if self.layout in ("auto", "ours"):
+            found.append(("ours", self.root / safe_name(request.sample_id) / f"{index}.png"))
+        if self.layout in ("auto", "geneval"):
+            found.append(
+                ("geneval", self.root / f"{request.sample_index:05d}" / "samples" / f"{index:04d}.png")
+            )
+        if self.layout in ("auto", "omnicontext") and index == 0:
+            found.append(("omnicontext", self.root / request.tag / f"{request.sample_id}.png"))
+        if self.layout in ("auto", "flat") and index == 0:
+            found.extend(("flat", self.root / f"{request.sample_id}{s}") for s in FLAT_SUFFIXES)
+        return found
+
+    def _geneval_mismatch(self, path: Path, request: GenerationRequest) -> str | None:
+        meta_path = path.parent.parent / "metadata.jsonl"
+        expected = request.params.get("metadata")
+        if not meta_path.exists() or not isinstance(expected, Mapping):
+            return None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8").splitlines()[0])
+        except (OSError, ValueError, IndexError) as exc:
+            return f"{meta_path}: unreadable metadata ({exc})"
+        for key in ("tag", "include"):
+            if key in expected and meta.get(key) != expected.get(key):
+                return (
+                    f"{meta_path}: {key} {meta.get(key)!r} differs from the benchmark's "
+                    f"{expected.get(key)!r} for sample {request.sample_id} (folders out of order?)"
+                )
+        return None
+
+    def _find(self, request: GenerationRequest) -> Generation:
+        for layout, path in self.candidates(request):
+            if not path.is_file():
+                continue
+            problem = check_image(path)
+            if problem is None and layout == "geneval":
+                problem = self._geneval_mismatch(path, request)
+            status = Status.OK if problem is None else Status.BAD_IMAGE
+            return Generation(
+                request.sample_id,
+                request.image_index,
+                request.seed,
+                status,
+                image_path=str(path),
+                params={"layout": layout},
+                error=problem,
+            )
+        tried = ", ".join(str(p) for _, p in self.candidates(request)[:3])
+        return Generation(
+            request.sample_id,
+            request.image_index,
+            request.seed,
+            Status.MISSING_IMAGE,
+            error=f"no image for sample {request.sample_id} #{request.image_index} (looked for {tried})",
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return [self._find(r) for r in requests]
+
+    def describe(self) -> Mapping[str, Any]:
+        return {"type": "folder", "root": str(self.root), "layout": self.layout}
+
+    def close(self) -> None:
+        pass
+
+
+def make_folder_model(argument: str, options: Mapping[str, Any]) -> FolderModel:
+    """Registry factory for ``folder:DIR`` (option ``layout``)."""
+    if not argument:
+        raise ValueError("folder model needs a directory: folder:DIR")
+    return FolderModel(argument, layout=str(options.get("layout", "auto")))

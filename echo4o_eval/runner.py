@@ -1,0 +1,294 @@
+"""Run one benchmark for one model and judge: generate (or find) images, judge, score, store.
+
+The runner is the only place that knows the whole flow; every stage is a library call on
+typed records. Work is resumable: what the run store already holds is skipped, images are
+written before they are scored, and each rank of a multi-process launch handles its own
+stable shard of the samples (rank 0 aggregates after a barrier).
+
+Example (score a folder of images with precomputed detections)::
+
+    from echo4o_eval.runner import RunConfig, run
+    outcome = run(RunConfig(benchmark="geneval", model="folder:imgs",
+                            judge="detections:dets.jsonl", run_dir="runs/x"))
+    print(outcome.result.metrics["overall"].value)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from echo4o_eval import distributed
+from echo4o_eval.assets import Assets
+from echo4o_eval.manifest import build_manifest, default_run_dir
+from echo4o_eval.resolve import make_judge, make_model
+from echo4o_eval.spec import BenchmarkSpec, get_benchmark
+from echo4o_eval.store import RunStore
+from echo4o_eval.types import (
+    BenchmarkResult,
+    Generation,
+    GenerationRequest,
+    Judgement,
+    Sample,
+    SampleScore,
+    Status,
+)
+
+log = logging.getLogger("echo4o_eval.runner")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one `run`/`score` invocation needs (CLI flags map 1:1 onto fields)."""
+
+    benchmark: str
+    model: str  # model spec, e.g. "folder:DIR", "diffusers:PATH", "bagel:PATH", "openai:MODEL"
+    judge: str | None = None  # judge spec; None = the benchmark's default judge
+    run_dir: str | None = None  # default: <runs_root>/<benchmark>/<model>__<judge>
+    runs_root: str = "runs"
+    new_run: bool = False  # start a fresh run dir instead of refusing a changed config
+    variant: str | None = None  # prompt variant (e.g. geneval "long")
+    mode: str = "default"  # "default" or "parity" (reproduce the official script's quirks)
+    images_per_prompt: int | None = None  # default: the benchmark's
+    seed: int | None = None  # base seed; default: the benchmark's or 0
+    limit: int | None = None  # only the first N samples (smoke tests)
+    generate_only: bool = False
+    require_existing_images: bool = False  # `score`: the model must not generate
+    data_dir: str | None = None
+    allow_download: bool = True
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    judge_options: Mapping[str, Any] = field(default_factory=dict)
+    evaluator_options: Mapping[str, Any] = field(default_factory=dict)
+    generation_params: Mapping[str, Any] = field(default_factory=dict)
+    judge_batch_size: int = 64  # images whose judge requests are sent together
+    n_bootstrap: int = 1000
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced; ``result`` is None on non-zero ranks and for --generate-only."""
+
+    run_dir: Path
+    result: BenchmarkResult | None
+    generated: int  # images generated (or found) in this invocation
+    scored: int  # images scored in this invocation
+    status_counts: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def image_seed(base_seed: int, sample_id: str, image_index: int) -> int:
+    """Deterministic seed of one image: a hash of (base seed, sample id, image index).
+
+    >>> image_seed(42, "00001", 0) == image_seed(42, "00001", 0)
+    True
+    >>> image_seed(42, "00001", 0) != image_seed(42, "00001", 1)
+    True
+    """
+    digest = hashlib.sha256(f"{base_seed}/{sample_id}/{image_index}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled or total == 0:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+
+
+def _batched(items: Sequence, size: int):
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, max(1, size))):
+        yield batch
+
+
+class Runner:
+    """Carries one configured run through its stages (see :func:`run`)."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.spec: BenchmarkSpec = get_benchmark(config.benchmark)
+        if config.mode not in ("default", "parity"):
+            raise ValueError(f"mode must be 'default' or 'parity', not {config.mode!r}")
+        self.rank = distributed.rank_info()
+        self.images_per_prompt = config.images_per_prompt or self.spec.images_per_prompt
+        generation = dict(self.spec.generation)
+        spec_seed = generation.pop("seed", 0)
+        self.base_seed = spec_seed if config.seed is None else config.seed
+        self.generation_params = {**generation, **config.generation_params, "task": self.spec.task}
+
+    def load_samples(self) -> list[Sample]:
+        assets = Assets(self.spec, data_dir=self.config.data_dir, allow_download=self.config.allow_download)
+        samples = self.spec.scorer.load_samples(assets, self.config.variant)
+        return samples[: self.config.limit] if self.config.limit else samples
+
+    def requests_for(self, sample: Sample, store: RunStore) -> list[GenerationRequest]:
+        params = {**self.generation_params, "metadata": sample.metadata}
+        return [
+            GenerationRequest(
+                sample_id=sample.id,
+                sample_index=sample.index,
+                tag=sample.tag,
+                prompt=sample.prompt,
+                image_index=i,
+                seed=image_seed(self.base_seed, sample.id, i),
+                output_path=str(store.image_path(sample.id, i)),
+                reference_images=sample.reference_images,
+                params=params,
+            )
+            for i in range(self.images_per_prompt)
+        ]
+
+
+def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
+    """Run (or resume) one evaluation; ``model``/``judge`` objects may be injected (tests).
+
+    Returns a RunOutcome; per-sample failures are statuses in the store, never exceptions.
+    """
+    runner = Runner(config)
+    spec = runner.spec
+    samples = runner.load_samples()
+    model = model or make_model(config.model, config.model_options)
+    try:
+        if config.require_existing_images and getattr(model, "generates", True):
+            raise ValueError(
+                f"`score` reads existing images, but {config.model!r} generates them; "
+                "use `echo4o-eval run`, or point --model at a folder (folder:DIR)"
+            )
+        judge_spec = config.judge or spec.default_judge
+        if judge is None and not config.generate_only:
+            judge = make_judge(judge_spec, config.judge_options)
+        evaluator = None
+        options = {**config.evaluator_options, "mode": config.mode}
+        if judge is not None:
+            if judge.kind not in spec.judge_kinds:
+                raise ValueError(
+                    f"{spec.id} cannot be judged by a {judge.kind} judge ({judge.id}); "
+                    f"it supports {', '.join(spec.judge_kinds)}"
+                )
+            evaluator = spec.scorer.make_evaluator(judge.kind, options)
+        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config, judge_spec)
+        if config.new_run and (run_dir / "manifest.json").exists():
+            run_dir = _fresh_dir(run_dir)
+        manifest = build_manifest(config, runner, model, judge, evaluator, judge_spec)
+        store = RunStore(run_dir, rank=runner.rank.rank)
+        store.initialise(manifest, samples)
+        return _execute(runner, store, samples, model, judge, evaluator)
+    finally:
+        model.close()
+        if judge is not None:
+            judge.close()
+
+
+def _fresh_dir(run_dir: Path) -> Path:
+    for n in itertools.count(2):
+        candidate = run_dir.with_name(f"{run_dir.name}-{n}")
+        if not (candidate / "manifest.json").exists():
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) -> RunOutcome:
+    config = runner.config
+    info = runner.rank
+    mine = distributed.shard(samples, info.rank, info.world_size)
+    existing = store.load()
+    by_id = {s.id: s for s in samples}
+    generated = scored = 0
+    with store.writer() as writer:
+        pending = [
+            request
+            for sample in mine
+            for request in runner.requests_for(sample, store)
+            if (request.sample_id, request.image_index) not in existing.generations
+        ]
+        generations = dict(existing.generations)
+        desc = f"{runner.spec.id}: images (rank {info.rank})"
+        for batch in _progress(_batched(pending, model.batch_size), -(-len(pending) // max(1, model.batch_size)), desc, config.progress):
+            results = model.generate(batch)
+            if len(results) != len(batch):
+                raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
+            for generation in results:
+                writer.append_generation(generation)
+                generations[(generation.sample_id, generation.image_index)] = generation
+                generated += 1
+        if evaluator is not None:
+            to_score = [
+                key
+                for sample in mine
+                for key in ((sample.id, i) for i in range(runner.images_per_prompt))
+                if key in generations and key not in existing.scores
+            ]
+            desc = f"{runner.spec.id}: judging (rank {info.rank})"
+            batches = list(_batched(to_score, config.judge_batch_size))
+            for batch in _progress(batches, len(batches), desc, config.progress):
+                scored += _score_batch(batch, by_id, generations, judge, evaluator, writer)
+    distributed.barrier(store.run_dir, info, "scored")
+    if not info.is_main or evaluator is None:
+        return RunOutcome(store.run_dir, None, generated, scored, {})
+    return _finish(runner, store, samples, evaluator, generated, scored)
+
+
+def _score_batch(batch, by_id, generations, judge, evaluator, writer) -> int:
+    """Judge and score one batch of images; judge failures arrive as Judgement statuses."""
+    plans = []
+    all_requests = []
+    for sample_id, index in batch:
+        sample, generation = by_id[sample_id], generations[(sample_id, index)]
+        requests = evaluator.requests(sample, generation) if generation.status is Status.OK else []
+        plans.append((sample, generation, len(all_requests), len(requests)))
+        all_requests.extend(requests)
+    judgements: list[Judgement] = judge.judge(all_requests) if all_requests else []
+    if len(judgements) != len(all_requests):
+        raise RuntimeError(f"judge {judge.id} answered {len(judgements)} of {len(all_requests)} requests")
+    for sample, generation, start, count in plans:
+        mine = judgements[start : start + count]
+        score = evaluator.score(sample, generation, mine)
+        writer.append_score(generation, mine, score)
+    return len(plans)
+
+
+def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
+    data = store.load()
+    wanted = {s.id for s in samples}
+    scores = [s for s in data.ordered_scores() if s.sample_id in wanted]
+    result = evaluator.aggregate(samples, scores)
+    if runner.config.n_bootstrap > 0 and scores:
+        from echo4o_eval.stats import confidence_intervals
+
+        result = confidence_intervals(
+            evaluator.aggregate, samples, scores, result, n_boot=runner.config.n_bootstrap, seed=0
+        )
+    usage = _usage_totals(data.judgements.values(), data.generations.values())
+    store.write_result(result, {"usage": usage, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    extra_outputs = getattr(evaluator, "extra_outputs", None)
+    if extra_outputs is not None:
+        generations = [data.generations[k] for k in sorted(data.generations) if k[0] in wanted]
+        for name, text in extra_outputs(samples, generations, scores).items():
+            store.write_text(name, text)
+    counts: dict[str, int] = {}
+    for score in scores:
+        counts[score.status.value] = counts.get(score.status.value, 0) + 1
+    return RunOutcome(store.run_dir, result, generated, scored, counts, {"usage": usage})
+
+
+def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
+    totals: dict[str, Any] = {"judge_calls": 0, "judge_cached": 0, "prompt_tokens": 0,
+                              "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_cost_usd": 0.0}
+    for judgements in judgement_lists:
+        for j in judgements:
+            totals["judge_calls"] += int(j.usage.get("calls", 0) or 0)
+            totals["judge_cached"] += int(bool(j.cached))
+            totals["prompt_tokens"] += int(j.usage.get("prompt_tokens", 0) or 0)
+            totals["completion_tokens"] += int(j.usage.get("completion_tokens", 0) or 0)
+            totals["judge_cost_usd"] += j.cost_usd or 0.0
+    for g in generations:
+        totals["generation_cost_usd"] += g.cost_usd or 0.0
+    return totals

@@ -1,0 +1,345 @@
+"""The run store: one directory per run, append-only and resumable.
+
+Layout of a run directory::
+
+    manifest.json          benchmark id+version, model/judge specs, every parameter, seeds,
+                           package versions, git revision, config fingerprint (never an API key)
+    samples.jsonl          the samples the run covers (so reports need no data dir)
+    records-<rank>.jsonl   append-only, fsync'd; one JSON object per line:
+                           {"type": "generation", "key": {...}, "generation": {...}}
+                           {"type": "score", "key": {...}, "judgements": [...], "score": {...}}
+    images/<sample>/<i>.png  generated images at fixed paths
+    result.json            aggregated BenchmarkResult with confidence intervals
+    lock-<rank>            held (flock) while a process writes that rank's records
+
+A record key is (model, benchmark@version, sample id, image index, seed, fingerprint).
+A process killed at any point leaves at most one partial last line, which is ignored on
+reading and cut off before the next append. Training code can write evaluation runs with
+the same API (create the store, append records, write the result).
+
+Example:
+    >>> import tempfile
+    >>> from echo4o_eval.types import Generation, Status
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> store.initialise({"fingerprint": "abc", "model": {"spec": "m"}, "benchmark": "b@1"}, [])
+    >>> with store.writer() as writer:
+    ...     writer.append_generation(Generation("s1", 0, 7, Status.OK, image_path="x.png"))
+    >>> sorted(store.load().generations)
+    [('s1', 0)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from echo4o_eval.types import (
+    BenchmarkResult,
+    Generation,
+    Judgement,
+    Sample,
+    SampleScore,
+    to_json,
+)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """The run directory is unusable (locked, config changed, corrupt)."""
+
+
+class RunConfigChanged(StoreError):
+    """The run directory was made with another configuration."""
+
+
+def fingerprint(config: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a configuration.
+
+    >>> fingerprint({"b": 1, "a": [1, 2]}) == fingerprint({"a": [1, 2], "b": 1})
+    True
+    """
+    text = json.dumps(to_json(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe, collision-free folder name for a sample id.
+
+    >>> safe_name("00012"), safe_name("a/b")[:4]
+    ('00012', 'a_b-')
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80]
+    if cleaned == text and cleaned not in (".", ".."):
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temp file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(to_json(data), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunData:
+    """Everything stored for one run, merged across rank shards."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    samples: dict[str, Sample]
+    generations: dict[tuple[str, int], Generation] = field(default_factory=dict)
+    judgements: dict[tuple[str, int], list[Judgement]] = field(default_factory=dict)
+    scores: dict[tuple[str, int], SampleScore] = field(default_factory=dict)
+    result: BenchmarkResult | None = None
+    skipped_lines: int = 0  # unreadable partial lines left by a killed process
+
+    def ordered_scores(self) -> list[SampleScore]:
+        """Scores ordered like the samples (benchmark file order), then by image index."""
+        order = {sid: i for i, sid in enumerate(self.samples)}
+        return sorted(self.scores.values(), key=lambda s: (order.get(s.sample_id, 1 << 30), s.image_index))
+
+
+class RunWriter:
+    """Appends records to this rank's shard; obtained from :meth:`RunStore.writer`."""
+
+    def __init__(self, store: "RunStore", handle) -> None:
+        self._store = store
+        self._handle = handle
+
+    def _key(self, sample_id: str, image_index: int, seed: int) -> dict[str, Any]:
+        manifest = self._store.manifest
+        return {
+            "model": manifest.get("model", {}).get("spec"),
+            "benchmark": manifest.get("benchmark"),
+            "sample_id": sample_id,
+            "image_index": image_index,
+            "seed": seed,
+            "fingerprint": manifest.get("fingerprint"),
+        }
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(to_json(record), sort_keys=True, ensure_ascii=False)
+        self._handle.write(line + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def append_generation(self, generation: Generation) -> None:
+        key = self._key(generation.sample_id, generation.image_index, generation.seed)
+        self._append({"type": "generation", "key": key, "generation": generation})
+
+    def append_score(
+        self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore
+    ) -> None:
+        key = self._key(generation.sample_id, generation.image_index, generation.seed)
+        self._append(
+            {"type": "score", "key": key, "judgements": list(judgements), "score": score}
+        )
+
+
+class RunStore:
+    """One run directory (see the module docstring for its layout)."""
+
+    def __init__(self, run_dir: str | Path, rank: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.rank = rank
+        self._manifest: dict[str, Any] | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.run_dir / "manifest.json"
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = self.read_manifest()
+        return self._manifest
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise StoreError(f"{self.run_dir}: not a run directory (no manifest.json)") from exc
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{self.manifest_path}: corrupt manifest: {exc}") from exc
+
+    def initialise(self, manifest: Mapping[str, Any], samples: Sequence[Sample]) -> None:
+        """Create the run, or check that an existing one has the same fingerprint.
+
+        Raises RunConfigChanged naming the differing fields when the config changed.
+        """
+        manifest = dict(manifest)
+        manifest.setdefault("schema_version", SCHEMA_VERSION)
+        if self.exists():
+            old = self.read_manifest()
+            if old.get("fingerprint") != manifest.get("fingerprint"):
+                changed = sorted(
+                    k for k in set(old) | set(manifest)
+                    if k not in ("created", "versions", "git_revision", "command")
+                    and old.get(k) != manifest.get(k)
+                )
+                raise RunConfigChanged(
+                    f"{self.run_dir} was made with a different configuration (changed: "
+                    f"{', '.join(changed) or 'fingerprint'}); pass --new-run to start a fresh "
+                    f"run next to it, or --run-dir to choose another directory"
+                )
+            self._manifest = old
+            self._merge_samples(samples)
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "images").mkdir(exist_ok=True)
+        self._write_samples(samples)
+        write_json_atomic(self.manifest_path, manifest)
+        self._manifest = manifest
+
+    def _write_samples(self, samples: Sequence[Sample]) -> None:
+        tmp = self.run_dir / f".samples.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for sample in samples:
+                handle.write(json.dumps(to_json(sample), ensure_ascii=False) + "\n")
+        os.replace(tmp, self.run_dir / "samples.jsonl")
+
+    def _merge_samples(self, samples: Sequence[Sample]) -> None:
+        """A resumed run may cover more samples (e.g. a larger --limit): keep the union."""
+        known = self.read_samples()
+        extra = [s for s in samples if s.id not in known]
+        if extra and self.rank == 0:
+            self._write_samples(list(known.values()) + extra)
+
+    def read_samples(self) -> dict[str, Sample]:
+        path = self.run_dir / "samples.jsonl"
+        if not path.exists():
+            return {}
+        samples = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                sample = Sample.from_json(json.loads(line))
+                samples[sample.id] = sample
+        return samples
+
+    def image_path(self, sample_id: str, image_index: int) -> Path:
+        """Fixed path where a generated image for (sample, index) is written."""
+        return self.run_dir / "images" / safe_name(sample_id) / f"{image_index}.png"
+
+    def shard_path(self, rank: int | None = None) -> Path:
+        return self.run_dir / f"records-{self.rank if rank is None else rank}.jsonl"
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[RunWriter]:
+        """Lock this rank's shard, repair a partial last line, and yield a RunWriter."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.run_dir / f"lock-{self.rank}", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            lock.close()
+            raise StoreError(
+                f"{self.run_dir} is being written by another process (rank {self.rank}); "
+                "wait for it to finish or use another --run-dir"
+            ) from exc
+        try:
+            path = self.shard_path()
+            _truncate_partial_line(path)
+            with open(path, "a", encoding="utf-8") as handle:
+                yield RunWriter(self, handle)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """All complete records of all shards (partial lines skipped, counted in load())."""
+        for path in sorted(self.run_dir.glob("records-*.jsonl")):
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    if not line.endswith("\n"):
+                        break
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+
+    def load(self) -> RunData:
+        """Read the whole run; the first record for a key wins (shards never overlap)."""
+        data = RunData(
+            run_dir=self.run_dir, manifest=self.read_manifest(), samples=self.read_samples()
+        )
+        expected = data.manifest.get("fingerprint")
+        for record in self.iter_records():
+            key = record.get("key", {})
+            if key.get("fingerprint") != expected:
+                data.skipped_lines += 1
+                continue
+            ident = (key["sample_id"], int(key["image_index"]))
+            if record["type"] == "generation":
+                data.generations.setdefault(ident, Generation.from_json(record["generation"]))
+            elif record["type"] == "score" and ident not in data.scores:
+                data.scores[ident] = SampleScore.from_json(record["score"])
+                data.judgements[ident] = [Judgement.from_json(j) for j in record["judgements"]]
+        result_path = self.run_dir / "result.json"
+        if result_path.exists():
+            data.result = BenchmarkResult.from_json(
+                json.loads(result_path.read_text(encoding="utf-8"))["result"]
+            )
+        return data
+
+    def write_result(self, result: BenchmarkResult, extra: Mapping[str, Any] | None = None) -> None:
+        """Write result.json atomically (result plus run-level extras such as cost)."""
+        write_json_atomic(self.run_dir / "result.json", {"result": result, **(extra or {})})
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write an extra output file (e.g. official results.jsonl) into the run directory."""
+        path = self.run_dir / name
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def _truncate_partial_line(path: Path) -> None:
+    """Cut a trailing partial line (left by a killed writer) so appends stay line-aligned."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        position = size - 1
+        while position > 0:
+            step = min(65536, position)
+            handle.seek(position - step)
+            chunk = handle.read(step)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(position - step + cut + 1)
+                return
+            position -= step
+        handle.truncate(0)
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory (manifest, samples, records of all ranks, result).
+
+    >>> load_run("/nonexistent")
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.store.StoreError: /nonexistent: not a run directory (no manifest.json)
+    """
+    return RunStore(run_dir).load()
