@@ -24,11 +24,9 @@ BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benc
 
 MODELS.register_lazy("folder", "echo4o_eval.models.folder:make_folder_model")
 MODELS.register_lazy("diffusers", "echo4o_eval.models.diffusers_model:make_diffusers_model")
-MODELS.register_lazy("openai", "echo4o_eval.models.openai_images:make_openai_image_model")
 
 JUDGES.register_lazy("detections", "echo4o_eval.judges.detections_file:make_detections_judge")
 JUDGES.register_lazy("openai", "echo4o_eval.judges.openai_judge:make_openai_judge")
-JUDGES.register_lazy("local-vlm", "echo4o_eval.judges.local_vlm:make_local_vlm_judge")
 
 
 def split_spec(spec: str) -> tuple[str, str]:

@@ -325,7 +325,10 @@ class _Failed(Exception):
 
 
 def default_cache_path(cache_dir: str | Path | None) -> str:
-    """``<cache_dir>/responses.sqlite``; default dir $ECHO4O_CACHE_DIR or ~/.cache/echo4o_eval."""
+    """``<cache_dir>/responses.sqlite``; default dir: the toolkit cache (ECHO4O_CACHE_DIR or
+    ~/.cache/echo4o-eval) + ``/api``."""
     if cache_dir is None:
-        cache_dir = os.environ.get("ECHO4O_CACHE_DIR") or Path.home() / ".cache" / "echo4o_eval"
+        from echo4o_eval.assets import default_cache_dir
+
+        cache_dir = default_cache_dir() / "api"
     return str(Path(cache_dir) / "responses.sqlite")

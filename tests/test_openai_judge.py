@@ -1,0 +1,111 @@
+"""The OpenAI-compatible VLM judge: message building, structured output, votes, statuses."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from echo4o_eval.catalog import JUDGES
+from echo4o_eval.types import JudgeRequest, Status
+
+KEY_ENV = "ECHO4O_TEST_KEY"
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "img.png"
+    Image.new("RGB", (64, 32), (250, 0, 0)).save(path)
+    return str(path)
+
+
+def make_judge(server, tmp_path, **options):
+    factory = JUDGES.get("openai")
+    opts = {"base_url": server.base_url, "api_key_env": KEY_ENV,
+            "cache_dir": str(tmp_path / "cache"), "max_retries": 2}
+    opts.update(options)
+    return factory("judge-model", opts)
+
+
+def json_parse(text):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def test_messages_carry_system_text_images_and_schema(fake_openai, tmp_path, image):
+    server = fake_openai(responder=lambda body: '{"correct": 1}')
+    schema = {"type": "object", "properties": {"correct": {"type": "integer"}},
+              "required": ["correct"], "additionalProperties": False}
+    request = JudgeRequest(key="main", images=(image, image), text="Check it", system="SYS",
+                           system_as_parts=True, crop=(0, 0, 32, 32), response_schema=schema,
+                           params={"max_tokens": 200}, parse=json_parse)
+    [judgement] = make_judge(server, tmp_path, image_detail="high").judge([request])
+    assert judgement.status is Status.OK and judgement.parsed == ({"correct": 1},)
+    body = server.requests[0]["body"]
+    assert body["model"] == "judge-model" and body["max_tokens"] == 200 and body["temperature"] == 0.0
+    assert body["messages"][0] == {"role": "system", "content": [{"type": "text", "text": "SYS"}]}
+    parts = body["messages"][1]["content"]
+    assert parts[0] == {"type": "text", "text": "Check it"}
+    assert [p["type"] for p in parts[1:]] == ["image_url", "image_url"]
+    assert parts[1]["image_url"]["detail"] == "high"
+    sizes = [Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",")[1]))).size
+             for p in parts[1:]]
+    assert sizes == [(64, 32), (32, 32)]  # the crop applies to the last (generated) image only
+    assert parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert body["response_format"]["json_schema"]["schema"] == schema
+    assert judgement.prompt_hash and judgement.usage["api_calls"] == 1
+
+
+def test_user_options_override_request_params(fake_openai, tmp_path, image):
+    server = fake_openai()
+    request = JudgeRequest(key="k", images=(image,), text="t", params={"max_tokens": 200})
+    make_judge(server, tmp_path, max_tokens="50", seed=7, image_format="png",
+               structured_output="false").judge([request])
+    body = server.requests[0]["body"]
+    assert body["max_tokens"] == 50 and body["seed"] == 7 and "response_format" not in body
+    assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png")
+
+
+def test_parse_error_keeps_raw_replies_and_judge_error_is_a_status(fake_openai, tmp_path, image):
+    server = fake_openai(responder=lambda body: "I cannot answer")
+    request = JudgeRequest(key="k", images=(image,), text="t", parse=json_parse)
+    [bad] = make_judge(server, tmp_path, parse_retries=1).judge([request])
+    assert bad.status is Status.PARSE_ERROR and bad.replies == ("I cannot answer",) * 2
+    down = fake_openai(script=["500"] * 5)
+    [failed] = make_judge(down, tmp_path, max_retries=1).judge([JudgeRequest(key="k", images=(image,), text="x")])
+    assert failed.status is Status.JUDGE_ERROR and "HTTP 500" in failed.error
+
+
+def test_unreadable_image_is_bad_image(fake_openai, tmp_path):
+    server = fake_openai()
+    [j] = make_judge(server, tmp_path).judge([JudgeRequest(key="k", images=(str(tmp_path / "no.png"),))])
+    assert j.status is Status.BAD_IMAGE and server.count() == 0
+
+
+def test_votes_are_combined_and_cached(fake_openai, tmp_path, image):
+    answers = iter(['{"correct": 1, "score": 6}', '{"correct": 0, "score": 8}',
+                    '{"correct": 1, "score": 10}'])
+    server = fake_openai(responder=lambda body: next(answers))
+    request = JudgeRequest(key="k", images=(image,), text="t", parse=json_parse)
+    judge = make_judge(server, tmp_path, votes=3, vote_rule="mean", concurrency=1)
+    [j] = judge.judge([request])
+    assert j.parsed[0] == {"correct": 1, "score": 8.0} and len(j.parsed) == 4
+    [again] = make_judge(server, tmp_path, votes=3, vote_rule="mean").judge([request])
+    assert again.cached and again.parsed == j.parsed and server.count() == 3
+
+
+def test_describe_names_the_key_variable_not_the_key(fake_openai, tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-very-secret-value")
+    judge = make_judge(fake_openai(), tmp_path)
+    text = json.dumps(judge.describe())
+    assert KEY_ENV in text and "sk-very-secret-value" not in text
+
+
+def test_unknown_option_is_rejected():
+    with pytest.raises(ValueError, match="unknown openai judge option"):
+        JUDGES.get("openai")("m", {"temprature": 0})
