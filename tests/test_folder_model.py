@@ -1,0 +1,68 @@
+"""Folder model: every supported layout, missing and unreadable images as statuses."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from echo4o_eval.models.folder import FolderModel, make_folder_model
+from echo4o_eval.types import GenerationRequest, Status
+
+
+def _req(sample_id="12", index=11, tag="t", image_index=0, params=None):
+    return GenerationRequest(sample_id, index, tag, "p", image_index, 0, "/unused.png", params=params or {})
+
+
+def _png(path, size=(8, 8)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size).save(path)
+
+
+def test_layouts(tmp_path):
+    _png(tmp_path / "ours" / "12" / "1.png")
+    _png(tmp_path / "gen" / "00011" / "samples" / "0002.png")
+    _png(tmp_path / "omni" / "multi_object" / "12.png")
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "flat" / "12.jpg")
+    assert FolderModel(tmp_path / "ours").generate([_req(image_index=1)])[0].params["layout"] == "ours"
+    assert FolderModel(tmp_path / "gen").generate([_req(image_index=2)])[0].params["layout"] == "geneval"
+    got = FolderModel(tmp_path / "omni").generate([_req(tag="multi_object")])[0]
+    assert (got.status, got.params["layout"]) == (Status.OK, "omnicontext")
+    got = FolderModel(tmp_path / "flat").generate([_req()])[0]
+    assert got.image_path.endswith("12.jpg") and got.status is Status.OK
+
+
+def test_run_directory_reads_its_images(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    _png(tmp_path / "images" / "12" / "0.png")
+    assert FolderModel(tmp_path).generate([_req()])[0].status is Status.OK
+
+
+def test_missing_and_bad_images_are_statuses(tmp_path):
+    (tmp_path / "12.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    model = FolderModel(tmp_path)
+    bad, missing = model.generate([_req(), _req(sample_id="13")])
+    assert bad.status is Status.BAD_IMAGE and "12.png" in bad.error
+    assert missing.status is Status.MISSING_IMAGE and "sample 13" in missing.error
+
+
+def test_truncated_png_is_bad(tmp_path):
+    _png(tmp_path / "12.png", size=(256, 256))
+    data = (tmp_path / "12.png").read_bytes()
+    (tmp_path / "12.png").write_bytes(data[: len(data) // 2])
+    assert FolderModel(tmp_path).generate([_req()])[0].status is Status.BAD_IMAGE
+
+
+def test_geneval_metadata_mismatch_is_flagged(tmp_path):
+    _png(tmp_path / "00011" / "samples" / "0000.png")
+    (tmp_path / "00011" / "metadata.jsonl").write_text(json.dumps({"tag": "counting", "include": []}) + "\n")
+    got = FolderModel(tmp_path, layout="geneval").generate(
+        [_req(params={"metadata": {"tag": "two_object", "include": []}})])[0]
+    assert got.status is Status.BAD_IMAGE and "out of order" in got.error
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_folder_model(str(tmp_path / "nope"), {})
+    with pytest.raises(ValueError, match="unknown folder layout"):
+        make_folder_model(str(tmp_path), {"layout": "weird"})
