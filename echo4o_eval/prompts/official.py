@@ -1,0 +1,227 @@
+"""Official (paper-parity) judge prompt texts, read at run time and never shipped.
+
+Each text comes from the official evaluation script, pinned by commit, downloaded once into
+the cache, and extracted with :mod:`ast` - the script is parsed, never executed. The extracted
+text must have the sha256 pinned below (computed from the texts the official code sends);
+anything else is an error naming the source. A local directory laid out like the project's
+``judge_prompts`` folder (``<name>.txt``; option ``prompts_dir`` or env ``ECHO4O_PROMPTS_DIR``)
+is used instead when given, and is verified the same way. ``scripts_dir`` (or env
+``ECHO4O_OFFICIAL_SCRIPTS_DIR``) may hold local copies of the script files.
+
+Example:
+    >>> source = "GREETING = 'Hel' + 'lo'\\n\\ndef build(name):\\n    return f'Hi {name}!'\\n"
+    >>> extract(source, Recipe("assign", names=("GREETING",)))
+    'Hello'
+    >>> extract(source, Recipe("fstring", function="build", startswith="Hi", fields={"name": "{who}"}))
+    'Hi {who}!'
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class OfficialPromptError(RuntimeError):
+    """An official prompt could not be obtained or does not match its pinned sha256."""
+
+
+@dataclass(frozen=True)
+class Script:
+    repo: str
+    commit: str
+    path: str
+
+    @property
+    def url(self) -> str:
+        return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{self.path}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to find a text in a script: ``assign`` (concatenation of module-level string
+    constants ``names``), ``fstring`` (the f-string in ``function`` starting with
+    ``startswith``; each ``{expr}`` replaced by ``fields[expr source]``), ``dict_text`` (the
+    ``index``-th constant string value under a "text" key in ``function``)."""
+
+    kind: str
+    names: tuple[str, ...] = ()
+    function: str = ""
+    startswith: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    index: int = 0
+
+
+ECHO4O = "28f36d76558e5f53b9deceda78bf025ef0d0ea24"
+OMNIGEN2 = "0f72fa92564d9f8ba76f53fcc3c05aca2372458f"
+GENEVAL_PP_SCRIPT = Script("yejy53/Echo-4o", ECHO4O, "test_scripts/Eval-gpt-4.1-geneval++.py")
+IMAGINE_SCRIPT = Script("yejy53/Echo-4o", ECHO4O, "test_scripts/Eval-gpt-4.1-Imagine.py")
+OMNICONTEXT_SCRIPT = Script("VectorSpaceLab/OmniGen2", OMNIGEN2, "omnicontext/prompt_generator.py")
+_PREAMBLE = "_context_no_delimit"
+_RULE = "_prompts_0shot_in_context_generation_rule_"
+
+# name -> (script, recipe, sha256 of the UTF-8 text)
+OFFICIAL_PROMPTS: dict[str, tuple[Script, Recipe, str]] = {
+    "geneval_pp_system": (
+        GENEVAL_PP_SCRIPT, Recipe("assign", names=("SYSTEM_PROMPT",)),
+        "819efd5edb91428f4f804edc5199782dff55d9c70630e603babdb1402556bcae"),
+    "geneval_pp_user_template": (
+        GENEVAL_PP_SCRIPT,
+        Recipe("fstring", function="process_sample", startswith="Instruction:",
+               fields={"instruction": "{instruction}", "explanation": "{checklist}"}),
+        "25b0f47fe6609a020c8815d57e58706df5c85dbce6cb9b06a22de632d2266f5e"),
+    "imagine_system": (
+        IMAGINE_SCRIPT, Recipe("dict_text", function="build_messages", index=0),
+        "9fb639bc53419f2e75d920740bfc8876b780e63428d0a2dc96a29bfeb56d185e"),
+    "imagine_user_template": (
+        IMAGINE_SCRIPT,
+        Recipe("fstring", function="build_messages", startswith="Please evaluate",
+               fields={"prompt_data['instruction']": "{instruction}",
+                       "prompt_data['note']": "{note}"}),
+        "d023bce57ea28d0c7e0132e0756582b9fec14a34d382272a1029f0460a27bef2"),
+    "omnicontext_prompt_following": (
+        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Single_and_Multiple")),
+        "f91db247df9db7bb784b4cb213e5e5da8ff7bf55de3b8035be9fdc808f7d4d5b"),
+    "omnicontext_prompt_following_scene": (
+        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Scene")),
+        "49264679c29a614902119468c2acba69f2be7592e342915ce0e04bacb7d2336b"),
+    "omnicontext_subject_consistency": (
+        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Single_and_Multiple")),
+        "fe3c9a31f40869ca768e4cf723c56a324616615fecf8566d1239f90fab33df9a"),
+    "omnicontext_subject_consistency_scene": (
+        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Scene")),
+        "e42c5976dfae1a474eb94aafac573c235439351fb88caa6fae1f363c14a90a06"),
+}
+
+
+def _string(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _string(node.left), _string(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _render_fstring(node: ast.JoinedStr, fields: Mapping[str, str]) -> str:
+    out = []
+    for part in node.values:
+        if isinstance(part, ast.Constant):
+            out.append(str(part.value))
+        elif isinstance(part, ast.FormattedValue):
+            expr = ast.unparse(part.value)
+            if expr not in fields or part.format_spec is not None or part.conversion != -1:
+                raise OfficialPromptError(f"unexpected field {{{expr}}} in official f-string")
+            out.append(fields[expr])
+    return "".join(out)
+
+
+def _function(tree: ast.Module, name: str) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return node
+    raise OfficialPromptError(f"function {name!r} not found")
+
+
+def extract(source: str, recipe: Recipe) -> str:
+    """Extract one text from script ``source`` by ``recipe`` (parsed with ast, not run)."""
+    tree = ast.parse(source)
+    if recipe.kind == "assign":
+        found: dict[str, str] = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                text = _string(node.value)
+                if text is not None:
+                    found[node.targets[0].id] = text
+        missing = [n for n in recipe.names if n not in found]
+        if missing:
+            raise OfficialPromptError(f"module-level strings {missing} not found")
+        return "".join(found[n] for n in recipe.names)
+    function = _function(tree, recipe.function)
+    if recipe.kind == "fstring":
+        for node in ast.walk(function):
+            if isinstance(node, ast.JoinedStr) and node.values:
+                first = node.values[0]
+                if isinstance(first, ast.Constant) and str(first.value).startswith(recipe.startswith):
+                    return _render_fstring(node, recipe.fields)
+        raise OfficialPromptError(f"no f-string starting {recipe.startswith!r} in {recipe.function}")
+    if recipe.kind == "dict_text":
+        texts = [_string(v) for node in ast.walk(function) if isinstance(node, ast.Dict)
+                 for k, v in zip(node.keys, node.values)
+                 if isinstance(k, ast.Constant) and k.value == "text" and _string(v) is not None]
+        if len(texts) <= recipe.index:
+            raise OfficialPromptError(f"no text constant #{recipe.index} in {recipe.function}")
+        return texts[recipe.index]
+    raise OfficialPromptError(f"unknown recipe kind {recipe.kind!r}")
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _script_source(script: Script, scripts_dir: Path | None, cache_dir: Path, download: bool) -> str:
+    if scripts_dir is not None:
+        local = scripts_dir / Path(script.path).name
+        if local.is_file():
+            return local.read_text(encoding="utf-8")
+    cached = cache_dir / script.repo.replace("/", "__") / script.commit / script.path
+    if not cached.is_file():
+        if not download:
+            raise OfficialPromptError(f"official script {script.url} is not cached and downloads are off")
+        try:
+            with urllib.request.urlopen(script.url, timeout=60) as response:
+                data = response.read()
+        except OSError as exc:
+            raise OfficialPromptError(
+                f"cannot download {script.url}: {exc}; pass prompts_dir (a folder of the official "
+                "prompt texts) or set ECHO4O_PROMPTS_DIR") from exc
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+    return cached.read_text(encoding="utf-8")
+
+
+def load_official_prompt(
+    name: str,
+    prompts_dir: str | Path | None = None,
+    scripts_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+) -> str:
+    """The official text ``name`` (a key of OFFICIAL_PROMPTS), verified against its sha256."""
+    if name not in OFFICIAL_PROMPTS:
+        raise KeyError(f"unknown official prompt {name!r}; known: {sorted(OFFICIAL_PROMPTS)}")
+    script, recipe, expected = OFFICIAL_PROMPTS[name]
+    prompts_dir = prompts_dir or os.environ.get("ECHO4O_PROMPTS_DIR")
+    if prompts_dir:
+        path = Path(prompts_dir) / f"{name}.txt"
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise OfficialPromptError(f"{path}: cannot read official prompt: {exc}") from exc
+        where = str(path)
+    else:
+        scripts_dir = scripts_dir or os.environ.get("ECHO4O_OFFICIAL_SCRIPTS_DIR")
+        if cache_dir is None:
+            from echo4o_eval.assets import default_cache_dir
+
+            cache_dir = default_cache_dir() / "official_scripts"
+        source = _script_source(script, Path(scripts_dir) if scripts_dir else None,
+                                Path(cache_dir), download)
+        try:
+            text = extract(source, recipe)
+        except (SyntaxError, OfficialPromptError) as exc:
+            raise OfficialPromptError(f"{script.url}: cannot extract {name}: {exc}") from exc
+        where = script.url
+    actual = sha256_text(text)
+    if actual != expected:
+        raise OfficialPromptError(
+            f"{where}: official prompt {name} has sha256 {actual}, expected {expected} "
+            "(not the pinned official text)")
+    return text
