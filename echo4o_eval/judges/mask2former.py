@@ -1,0 +1,205 @@
+"""Mask2Former instance segmentation through ``transformers``, and the "mask2former-clip" judge.
+
+Default checkpoint: ``facebook/mask2former-swin-small-coco-instance`` (the Swin-S size GenEval
+uses); ``mask2former-clip:swin-l`` selects the Swin-L one, ``mask2former-clip:PATH`` any local
+or hub checkpoint; ``--judge-option detector_model=...`` or $ECHO4O_MASK2FORMER_MODEL too.
+Label ids are mapped onto GenEval's 80 names through ``config.id2label`` (by name).
+
+Post-processing follows mmdet's Mask2Former instance head, which GenEval's official scorer
+ran: per image, the top ``max_per_image`` (query, class) pairs by class probability; each
+query's mask logits are resized to the image, binarised at 0; score = class probability x
+mean mask probability inside the mask; box = the mask's extent (exclusive right/bottom).
+Unlike ``post_process_instance_segmentation`` masks may overlap, as in mmdet.
+
+Example (needs weights, so not run as a doctest)::
+
+    judge = make_mask2former_clip_judge("", {"device": "cuda", "dtype": "float16"})
+    judgements = judge.judge([JudgeRequest("main", ("img.png",), color_classes=("car",))])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from echo4o_eval.judges.detector_judge import DetectorJudge, RawInstance
+from echo4o_eval.judges.detector_options import parse_detector_options, resolve_device, torch_dtype
+from echo4o_eval.judges.labels import map_id2label
+from echo4o_eval.judges.weights import missing_weights, resolve_source
+from echo4o_eval.optional import require_module
+
+CHECKPOINTS = {
+    "": "facebook/mask2former-swin-small-coco-instance",
+    "swin-s": "facebook/mask2former-swin-small-coco-instance",
+    "swin-l": "facebook/mask2former-swin-large-coco-instance",
+    "swin-b": "facebook/mask2former-swin-base-coco-instance",
+    "swin-t": "facebook/mask2former-swin-tiny-coco-instance",
+}
+ENV_VAR = "ECHO4O_MASK2FORMER_MODEL"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _preprocessing(source: str) -> dict[str, Any]:
+    """Input size and normalisation from the checkpoint's preprocessor_config.json, if any."""
+    config: dict[str, Any] = {}
+    path = Path(source) / "preprocessor_config.json"
+    try:
+        if path.is_file():
+            config = json.loads(path.read_text())
+        elif not os.path.exists(source):
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(source, "preprocessor_config.json")
+            if isinstance(cached, str):
+                config = json.loads(Path(cached).read_text())
+    except (OSError, ValueError, ImportError):
+        config = {}
+    size = config.get("size") or {}
+    if isinstance(size, int):
+        size = {"height": size, "width": size}
+    height = size.get("height") or size.get("shortest_edge") or 384
+    width = size.get("width") or size.get("shortest_edge") or 384
+    return {
+        "size": (int(height), int(width)),
+        "mean": tuple(config.get("image_mean") or IMAGENET_MEAN),
+        "std": tuple(config.get("image_std") or IMAGENET_STD),
+    }
+
+
+class Mask2FormerBackend:
+    """Batched Mask2Former instance detection returning GenEval-named RawInstances.
+
+    Args:
+        source: local directory or hub id of a Mask2FormerForUniversalSegmentation checkpoint.
+        device, dtype: where and in which precision the model runs.
+        input_size: square input side; default from the checkpoint's preprocessor (384).
+        max_per_image: (query, class) pairs considered per image (mmdet: 100).
+        min_score: instances scoring below are dropped.
+    """
+
+    def __init__(self, source: str, device: str = "cpu", dtype: str = "float32",
+                 input_size: int | None = None, max_per_image: int = 100,
+                 min_score: float = 0.3):  # fmt: skip
+        self.torch = require_module("torch", "detect")
+        transformers = require_module("transformers", "detect")
+        try:
+            model = transformers.Mask2FormerForUniversalSegmentation.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise missing_weights("Mask2Former", source, "detector_model", ENV_VAR, err) from err
+        self.dtype = torch_dtype(dtype)
+        self.model = model.to(device=device, dtype=self.dtype).eval()
+        self.device, self.source = device, source
+        self.labels = map_id2label(model.config.id2label)
+        if not self.labels:
+            raise ValueError(f"{source}: no label of config.id2label is a GenEval/COCO class")
+        prep = _preprocessing(source)
+        self.size = (int(input_size), int(input_size)) if input_size else prep["size"]
+        torch = self.torch
+        self.mean = torch.tensor(prep["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(prep["std"], device=device).view(1, 3, 1, 1)
+        num_classes = model.config.num_labels
+        self.class_names = [self.labels.get(i) for i in range(num_classes)]
+        self.known = torch.tensor([n is not None for n in self.class_names], device=device)
+        self.max_per_image, self.min_score = int(max_per_image), float(min_score)
+
+    def describe(self) -> dict[str, Any]:
+        return {"detector": "mask2former", "detector_model": self.source,
+                "input_size": list(self.size), "max_per_image": self.max_per_image,
+                "min_score": self.min_score, "dtype": str(self.dtype).replace("torch.", ""),
+                "mapped_labels": len(self.labels)}  # fmt: skip
+
+    def _pixels(self, images: Sequence[Any]):
+        import numpy as np
+
+        torch = self.torch
+        height, width = self.size
+        arrays = [np.asarray(im.resize((width, height), resample=2)) for im in images]
+        batch = torch.from_numpy(np.stack(arrays)).to(self.device).permute(0, 3, 1, 2)
+        batch = (batch.float() / 255.0 - self.mean) / self.std
+        return batch.to(self.dtype)
+
+    def detect(self, images, classes, mask_classes) -> list[list[RawInstance]]:
+        torch = self.torch
+        with torch.inference_mode():
+            outputs = self.model(pixel_values=self._pixels(images))
+            class_logits = outputs.class_queries_logits.float()
+            mask_logits = outputs.masks_queries_logits
+            return [
+                self._instances(class_logits[i], mask_logits[i], image, mask_classes[i])
+                for i, image in enumerate(images)
+            ]
+
+    def _instances(self, class_logits, mask_logits, image, wanted_masks) -> list[RawInstance]:
+        torch = self.torch
+        probs = class_logits.softmax(dim=-1)[:, :-1]
+        num_classes = probs.shape[1]
+        k = min(self.max_per_image, probs.numel())
+        scores, flat = probs.flatten().topk(k)
+        labels, queries = flat % num_classes, flat // num_classes
+        keep = (scores >= self.min_score) & self.known[labels]  # score*mask_score <= score
+        if not bool(keep.any()):
+            return []
+        scores, labels, queries = scores[keep], labels[keep], queries[keep]
+        logits = torch.nn.functional.interpolate(
+            mask_logits[queries][None].float(), size=(image.height, image.width),
+            mode="bilinear", align_corners=False,
+        )[0]  # fmt: skip
+        binary = logits > 0
+        areas = binary.flatten(1).sum(1)
+        mask_scores = (logits.sigmoid() * binary).flatten(1).sum(1) / (areas + 1e-6)
+        final = scores * mask_scores
+        boxes = _mask_boxes(binary)
+        chosen = (final >= self.min_score).nonzero().flatten().tolist()
+        names = [self.class_names[i] for i in labels.tolist()]
+        final_list, box_list, area_list = final.tolist(), boxes.tolist(), areas.tolist()
+        out = []
+        for j in chosen:
+            mask = binary[j].cpu().numpy() if names[j] in wanted_masks else None
+            out.append(RawInstance(names[j], tuple(box_list[j]), final_list[j], mask,
+                                   float(area_list[j])))  # fmt: skip
+        return out
+
+
+def _mask_boxes(binary):
+    """(n, 4) float boxes x1, y1, x2 (exclusive), y2 (exclusive) of boolean masks; 0s if empty."""
+    import torch
+
+    n, height, width = binary.shape
+    boxes = torch.zeros((n, 4), dtype=torch.float32, device=binary.device)
+    cols, rows = binary.any(dim=1), binary.any(dim=2)
+    xs = torch.arange(width, device=binary.device).expand(n, width)
+    ys = torch.arange(height, device=binary.device).expand(n, height)
+    nonempty = cols.any(dim=1)
+    big = torch.tensor(10**9, device=binary.device)
+    boxes[:, 0] = torch.where(cols, xs, big).min(dim=1).values.float()
+    boxes[:, 2] = torch.where(cols, xs, -1).max(dim=1).values.float() + 1
+    boxes[:, 1] = torch.where(rows, ys, big).min(dim=1).values.float()
+    boxes[:, 3] = torch.where(rows, ys, -1).max(dim=1).values.float() + 1
+    boxes[~nonempty] = 0
+    return boxes
+
+
+def build_clip(opts: dict[str, Any], device: str):
+    from echo4o_eval.judges.clip_color import ClipColorClassifier
+
+    return ClipColorClassifier(opts["clip_model"], opts["clip_pretrained"], device,
+                               opts["clip_dtype"] or opts["dtype"], opts["background"],
+                               opts["crop"], opts["clip_batch_size"])  # fmt: skip
+
+
+def make_mask2former_clip_judge(argument: str, options: dict[str, Any]) -> DetectorJudge:
+    """Factory for ``--judge mask2former-clip[:swin-s|swin-l|PATH|HUB_ID]``."""
+    opts = parse_detector_options(options, "mask2former")
+    chosen = opts["detector_model"] or (CHECKPOINTS.get(argument, argument) if argument else None)
+    source = resolve_source(chosen, ENV_VAR, CHECKPOINTS[""])
+    device = resolve_device(opts["device"])
+    backend = Mask2FormerBackend(source, device, opts["dtype"], opts["input_size"],
+                                 opts["max_per_image"], opts["min_score"])  # fmt: skip
+    return DetectorJudge(
+        "mask2former-clip", backend, build_clip(opts, device), opts["batch_size"],
+        opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
+        settings={"device": device},
+    )  # fmt: skip
