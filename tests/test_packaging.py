@@ -1,0 +1,58 @@
+"""The wheel ships everything inside `echo4o_eval` and works without the source tree."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        check=True, capture_output=True, env={**os.environ, "TMPDIR": str(build)},
+    )
+    (found,) = out.glob("echo4o_eval-*.whl")
+    return found
+
+
+@pytest.mark.slow
+def test_wheel_has_one_top_level_package_and_the_specs(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert top == {"echo4o_eval"}
+    for bench in ("geneval", "geneval_pp", "imagine_bench", "dpg_bench", "omnicontext"):
+        assert f"echo4o_eval/benchmarks/{bench}/benchmark.yaml" in names
+        assert f"echo4o_eval/benchmarks/{bench}/README.md" in names
+        assert f"echo4o_eval/benchmarks/{bench}/scorer.py" in names
+    assert "echo4o_eval/training/__init__.py" in names and "echo4o_eval/data_gen/__init__.py" in names
+    assert not [n for n in names if n.endswith((".jsonl", ".csv"))], "official data must not be shipped"
+
+
+@pytest.mark.slow
+def test_installed_wheel_works_outside_the_checkout(wheel, tmp_path, data_dir):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    code = (
+        "import echo4o_eval, echo4o_eval.benchmarks.geneval.scorer, echo4o_eval.training;"
+        "from echo4o_eval.spec import benchmark_names, get_benchmark;"
+        "print(echo4o_eval.__file__); print(benchmark_names());"
+        "print(get_benchmark('geneval').directory)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(str(target))
+    assert lines[1] == "['dpg_bench', 'geneval', 'geneval_pp', 'imagine_bench', 'omnicontext']"
+    assert lines[2].startswith(str(target))
+    cli = subprocess.run([sys.executable, "-m", "echo4o_eval", "validate", "--offline", "--data-dir", str(data_dir),
+                          "geneval_pp"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert cli.returncode == 0 and "geneval_pp: ok, 280 samples" in cli.stdout, cli.stderr
