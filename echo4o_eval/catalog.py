@@ -24,6 +24,7 @@ BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benc
 
 MODELS.register_lazy("folder", "echo4o_eval.models.folder:make_folder_model")
 MODELS.register_lazy("diffusers", "echo4o_eval.models.diffusers_model:make_diffusers_model")
+MODELS.register_lazy("bagel", "echo4o_eval.models.bagel:make_bagel_model")
 
 JUDGES.register_lazy("detections", "echo4o_eval.judges.detections_file:make_detections_judge")
 JUDGES.register_lazy("openai", "echo4o_eval.judges.openai_judge:make_openai_judge")

@@ -1,0 +1,325 @@
+"""Bagel / Echo-4o checkpoints as an ImageModel (``--model bagel:PATH`` or a checkpoint folder).
+
+The checkpoint folder holds ``llm_config.json``, ``vit_config.json``, ``ae.safetensors`` (FLUX VAE),
+``ema.safetensors`` and tokenizer files. Bagel's code comes from a checkout of
+https://github.com/ByteDance-Seed/Bagel (option ``bagel_repo`` or env ``ECHO4O_BAGEL_REPO``),
+imported lazily under the leak policy of :mod:`echo4o_eval.models.bagel_checkout`. The model is
+built the way Bagel's inference notebook builds it: a Qwen2 Mixture-of-Transformers LLM, a SigLIP
+ViT (last layer dropped, no rope, patch conv as linear), the FLUX VAE, ema weights in bfloat16.
+Each request runs Bagel's interleaved inference on ``[reference images..., prompt]``.
+
+Defaults per task (``GenerationRequest.params["task"]``), from the Bagel and Echo-4o papers and
+Bagel's notebook; the request's params override them and model options override both:
+
+=================  ================  ==================
+setting            text_to_image     multi_reference
+=================  ================  ==================
+cfg_text_scale     4.0               4.0
+cfg_img_scale      1.0               2.0
+cfg_interval       [0.4, 1.0]        [0.0, 1.0]
+cfg_renorm_type    global            text_channel
+cfg_renorm_min     0.0               0.0
+timestep_shift     3.0               3.0
+num_timesteps      50                50
+width x height     1024 x 1024       1024 x 1024 (Bagel uses the last reference's size)
+=================  ================  ==================
+
+``num_inference_steps``/``steps`` mean ``num_timesteps``, ``guidance_scale`` means
+``cfg_text_scale``. Every setting used is recorded in ``Generation.params``. Seeds: Python,
+NumPy and torch generators are seeded from ``GenerationRequest.seed`` before each image.
+
+Bagel needs a CUDA GPU and flash-attn; without them loading stops with one error naming both.
+Options: ``bagel_repo``, ``device`` (default: this rank's GPU; ``cpu`` only for stand-ins),
+``device_map="auto"`` (spread one model over all visible GPUs, as the notebook does; single
+process only), ``max_memory_per_gpu`` (with auto, default ``"80GiB"``), ``weights`` (default
+``ema.safetensors``), ``offload_folder``, plus any generation setting above and ``think``.
+
+Example::
+
+    model = make_bagel_model("/ckpt/Echo-4o", {"bagel_repo": "/src/Bagel"})
+    model.generate([request])  # writes request.output_path
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.models.bagel_checkout import BagelCheckout, BagelSetupError, find_checkout
+from echo4o_eval.models.generation_params import normalize_params, task_of
+from echo4o_eval.types import Generation, GenerationRequest, Status
+
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "text_to_image": {
+        "cfg_text_scale": 4.0, "cfg_img_scale": 1.0, "cfg_interval": [0.4, 1.0],
+        "cfg_renorm_type": "global", "cfg_renorm_min": 0.0, "timestep_shift": 3.0,
+        "num_timesteps": 50, "width": 1024, "height": 1024,
+    },
+    "multi_reference": {
+        "cfg_text_scale": 4.0, "cfg_img_scale": 2.0, "cfg_interval": [0.0, 1.0],
+        "cfg_renorm_type": "text_channel", "cfg_renorm_min": 0.0, "timestep_shift": 3.0,
+        "num_timesteps": 50, "width": 1024, "height": 1024,
+    },
+}
+BAGEL_NAMES = {"num_inference_steps": "num_timesteps", "guidance_scale": "cfg_text_scale"}
+LOADING_OPTIONS = ("bagel_repo", "device", "device_map", "max_memory_per_gpu", "weights",
+                   "offload_folder")
+FLOATS = ("cfg_text_scale", "cfg_img_scale", "cfg_renorm_min", "timestep_shift", "text_temperature")
+INTEGERS = ("num_timesteps", "width", "height", "max_think_token_n")
+BOOLEANS = ("think", "do_sample")
+NOT_PASSED = ("task", "width", "height")  # turned into image_shapes / used by the adapter
+# Modules that Bagel's notebook keeps on one device when the model is spread over GPUs.
+SAME_DEVICE_MODULES = ("language_model.model.embed_tokens", "time_embedder", "latent_pos_embed",
+                       "vae2llm", "llm2vae", "connector", "vit_pos_embed")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Options may arrive as CLI strings: '4', '[0.4, 1.0]', '0.4,1.0', 'true'."""
+    if not isinstance(value, str):
+        return value
+    if name in FLOATS:
+        return float(value)
+    if name in INTEGERS:
+        return int(value)
+    if name in BOOLEANS:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if name == "cfg_interval":
+        text = value.strip()
+        parsed = ast.literal_eval(text if text.startswith("[") else f"[{text}]")
+        return [float(v) for v in parsed]
+    return value
+
+
+def bagel_layer(params: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """One parameter layer in Bagel's names, values coerced.
+
+    >>> bagel_layer({"steps": "30", "guidance": 5, "cfg_interval": "0,1"}, "options")
+    {'num_timesteps': 30, 'cfg_text_scale': 5, 'cfg_interval': [0.0, 1.0]}
+    """
+    out = {}
+    for name, value in normalize_params(params, source).items():
+        name = BAGEL_NAMES.get(name, name)
+        out[name] = _coerce(name, value)
+    return out
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_runtime(device: str) -> None:
+    """One clear error when a CUDA device is asked for but there is no GPU or no flash-attn."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    problems = []
+    if not torch.cuda.is_available():
+        problems.append("no CUDA GPU is visible (torch.cuda.is_available() is False)")
+    if importlib.util.find_spec("flash_attn") is None:
+        problems.append("flash_attn is not installed (pip install flash-attn --no-build-isolation)")
+    if problems:
+        raise BagelSetupError("Bagel/Echo-4o needs a CUDA GPU and flash-attn: " + "; ".join(problems))
+
+
+class BagelModel:
+    """ImageModel over Bagel's InterleaveInferencer (see the module docstring)."""
+
+    batch_size = 1  # Bagel's interleaved inference takes one conversation at a time
+
+    def __init__(self, checkpoint: str, options: Mapping[str, Any] | None = None) -> None:
+        from echo4o_eval.distributed import select_device
+        from echo4o_eval.models.resolve import bagel_checkpoint_problems
+
+        options = dict(options or {})
+        self.checkpoint = Path(checkpoint)
+        self.id = f"bagel:{checkpoint}"
+        self.device_map_mode = str(options.get("device_map", "single"))
+        requested = options.get("device")
+        if self.device_map_mode == "auto":
+            self.device = "cuda"
+        elif requested in (None, "", "auto"):  # Bagel is a GPU model: never fall back to the CPU
+            self.device = select_device(None, "cuda" if not _cuda_available() else None)
+        else:
+            self.device = str(requested)
+        check_runtime(self.device)
+        self.checkout = BagelCheckout(find_checkout(options))
+        problems = bagel_checkpoint_problems(self.checkpoint)
+        if problems:
+            raise BagelSetupError(f"{self.checkpoint} is not a Bagel/Echo-4o checkpoint: "
+                                  + "; ".join(problems))
+        self.weights = str(options.get("weights", "ema.safetensors"))
+        self.overrides = bagel_layer(
+            {k: v for k, v in options.items() if k not in LOADING_OPTIONS}, "model options"
+        )
+        import torch
+
+        self._torch = torch
+        if self.device.startswith("cuda:"):
+            torch.cuda.set_device(self.device)  # Bagel's code says 'cuda': make it this rank's GPU
+        with self.checkout.active():
+            self.inferencer = self._build(options)
+        accepted = set(inspect.signature(self.inferencer.interleave_inference).parameters)
+        self._accepted = accepted - {"self", "input_lists"}
+        unknown = sorted(k for k in self.overrides if k not in self._accepted and k not in NOT_PASSED)
+        if unknown:
+            raise ValueError(f"Bagel's interleave_inference takes no setting {', '.join(unknown)} "
+                             f"(it takes: {', '.join(sorted(self._accepted))})")
+
+    def _build(self, options: Mapping[str, Any]):
+        """Build model, VAE, tokenizer and inferencer as Bagel's inference notebook does."""
+        torch = self._torch
+        from accelerate import infer_auto_device_map, init_empty_weights, load_checkpoint_and_dispatch
+
+        bagel = self.checkout.module("modeling.bagel")
+        qwen2 = self.checkout.module("modeling.qwen2")
+        autoencoder = self.checkout.module("modeling.autoencoder")
+        transforms = self.checkout.module("data.transforms")
+        data_utils = self.checkout.module("data.data_utils")
+        inferencer_module = self.checkout.module("inferencer")
+        folder = self.checkpoint
+
+        llm_config = bagel.Qwen2Config.from_json_file(str(folder / "llm_config.json"))
+        llm_config.qk_norm = True
+        llm_config.tie_word_embeddings = False
+        llm_config.layer_module = "Qwen2MoTDecoderLayer"
+        vit_config = bagel.SiglipVisionConfig.from_json_file(str(folder / "vit_config.json"))
+        vit_config.rope = False
+        vit_config.num_hidden_layers -= 1  # Bagel uses the ViT without its last layer
+        vae_model, vae_config = autoencoder.load_ae(local_path=str(folder / "ae.safetensors"))
+        config = bagel.BagelConfig(
+            visual_gen=True, visual_und=True, llm_config=llm_config, vit_config=vit_config,
+            vae_config=vae_config, vit_max_num_patch_per_side=70,
+            connector_act="gelu_pytorch_tanh", latent_patch_size=2, max_latent_size=64,
+        )
+        with init_empty_weights():
+            language_model = bagel.Qwen2ForCausalLM(llm_config)
+            vit_model = bagel.SiglipVisionModel(vit_config)
+            model = bagel.Bagel(language_model, vit_model, config)
+            model.vit_model.vision_model.embeddings.convert_conv2d_to_linear(vit_config, meta=True)
+        tokenizer = qwen2.Qwen2Tokenizer.from_pretrained(str(folder))
+        tokenizer, new_token_ids, _ = data_utils.add_special_tokens(tokenizer)
+
+        if self.device_map_mode == "auto":
+            memory = str(options.get("max_memory_per_gpu", "80GiB"))
+            device_map = infer_auto_device_map(
+                model, max_memory={i: memory for i in range(torch.cuda.device_count())},
+                no_split_module_classes=["Bagel", "Qwen2MoTDecoderLayer"],
+            )
+            first = device_map.get(SAME_DEVICE_MODULES[0], "cuda:0")
+            for name in SAME_DEVICE_MODULES:
+                device_map[name] = first
+        else:
+            device_map = {"": self.device}
+        self._offload_folder = options.get("offload_folder") or tempfile.mkdtemp(prefix="bagel-offload-")
+        model = load_checkpoint_and_dispatch(
+            model, checkpoint=str(folder / self.weights), device_map=device_map,
+            offload_buffers=True, dtype=torch.bfloat16, force_hooks=True,
+            offload_folder=str(self._offload_folder),
+        ).eval()
+        if hasattr(vae_model, "to") and self.device_map_mode != "auto":
+            vae_model = vae_model.to(self.device)
+        return inferencer_module.InterleaveInferencer(
+            model=model, vae_model=vae_model, tokenizer=tokenizer,
+            vae_transform=transforms.ImageTransform(1024, 512, 16),
+            vit_transform=transforms.ImageTransform(980, 224, 14),
+            new_token_ids=new_token_ids,
+        )
+
+    def settings(self, request: GenerationRequest) -> dict[str, Any]:
+        """Every setting for one request: task defaults < request params < model options."""
+        task = task_of(request.params, request.reference_images)
+        merged = {**TASK_DEFAULTS[task], "task": task}
+        merged.update(bagel_layer(request.params, "request params"))
+        merged.update(self.overrides)
+        return merged
+
+    def _seed(self, seed: int) -> None:
+        import numpy
+
+        random.seed(seed)
+        numpy.random.seed(seed % 2**32)
+        self._torch.manual_seed(seed)
+        if self._torch.cuda.is_available():
+            self._torch.cuda.manual_seed_all(seed)
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        try:
+            settings = self.settings(request)
+        except ValueError as exc:
+            return Generation(request.sample_id, request.image_index, request.seed,
+                              Status.GENERATION_ERROR, error=f"bad generation params: {exc}")
+        call = {k: v for k, v in settings.items() if k in self._accepted and k not in NOT_PASSED}
+        call["image_shapes"] = (int(settings["height"]), int(settings["width"]))
+        recorded = {**settings, "image_shapes": list(call["image_shapes"])}
+        ignored = sorted(k for k in settings if k not in self._accepted and k not in NOT_PASSED)
+        if ignored:
+            recorded["ignored_params"] = ignored
+        started = time.perf_counter()
+        try:
+            from PIL import Image
+
+            inputs: list[Any] = []
+            for path in request.reference_images:
+                with Image.open(path) as image:
+                    inputs.append(image.convert("RGB"))
+            inputs.append(request.prompt)
+            with self.checkout.active():
+                self._seed(int(request.seed))
+                outputs = self.inferencer.interleave_inference(inputs, **call)
+            images = [o for o in outputs if isinstance(o, Image.Image)]
+            if not images:
+                raise RuntimeError("Bagel's interleaved inference returned no image")
+            texts = [o for o in outputs if isinstance(o, str)]
+            if texts:
+                recorded["thinking"] = texts[-1]
+            recorded["output_size"] = list(images[-1].size)
+            target = Path(request.output_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            images[-1].save(partial, format="PNG")
+            partial.replace(target)
+        except Exception as exc:  # a failed image is a per-sample status, never a crashed run
+            return Generation(request.sample_id, request.image_index, request.seed,
+                              Status.GENERATION_ERROR, params=recorded,
+                              error=f"{type(exc).__name__}: {exc}")
+        return Generation(request.sample_id, request.image_index, request.seed, Status.OK,
+                          image_path=str(target), params=recorded,
+                          usage={"seconds": time.perf_counter() - started})
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One Generation per request, in order; failures are statuses."""
+        return [self._one(request) for request in requests]
+
+    def describe(self) -> Mapping[str, Any]:
+        return {
+            "adapter": "bagel",
+            "checkpoint": str(self.checkpoint),
+            "weights": self.weights,
+            "bagel_repo": str(self.checkout.repo),
+            "device": self.device,
+            "device_map": self.device_map_mode,
+            "dtype": "bfloat16",
+            "task_defaults": TASK_DEFAULTS,
+            "overrides": dict(self.overrides),
+        }
+
+    def close(self) -> None:
+        self.inferencer = None
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
+
+
+def make_bagel_model(argument: str, options: Mapping[str, Any]) -> BagelModel:
+    """Registry factory for ``bagel:PATH`` (and bare checkpoint folders)."""
+    if not argument:
+        raise ValueError("bagel needs a checkpoint folder: bagel:PATH")
+    return BagelModel(argument, options)
