@@ -136,5 +136,5 @@ def test_grammar_text_names_every_form_and_plugins(fake_models):
 def test_real_registry_has_the_builtin_kinds():
     from echo4o_eval.catalog import MODELS
 
-    for name in ("diffusers", "folder"):
+    for name in ("bagel", "diffusers", "folder"):
         assert name in MODELS
