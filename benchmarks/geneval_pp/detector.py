@@ -1,0 +1,134 @@
+"""GenEval++ evaluator for detector judges: our offline design (see DETECTOR.md).
+
+Per image: :func:`echo4o_eval.scoring.geneval_pp_rules.evaluate_geneval_pp`. Aggregate: per-tag
+accuracy, ``overall`` = unweighted mean of the tag accuracies (as the official GenEval++ script
+averages its tags, without its rounding to 4 digits), ``image_accuracy`` over all images.
+Options: ``mode`` ("default": unscored images are left out and reported as coverage;
+"parity": they count as wrong, as the official script counts failed judge calls),
+``count_mode`` ("exact" | "at_least"), ``region_margin``, and GenEval's filtering options.
+
+Example:
+    >>> from echo4o_eval.types import Sample, Generation, Judgement, Detection, Status
+    >>> ev = GenEvalPlusPlusDetectorEvaluator({})
+    >>> row = {"tag": "counting", "include": [{"class": "cup", "count": 1}], "prompt": "a cup"}
+    >>> sample = Sample("1", 0, "a cup", "counting", row)
+    >>> gen = Generation("1", 0, 0, Status.OK, image_path="1.png")
+    >>> j = Judgement("main", "x", Status.OK, detections=(Detection("cup", (0, 0, 9, 9), 0.95),),
+    ...               image_size=(64, 64))
+    >>> ev.score(sample, gen, [j]).values
+    {'correct': True}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.benchmarks.geneval.detector import (
+    MODES,
+    classes_needing_color,
+    clause_classes,
+    failed_score,
+    main_judgement,
+)
+from echo4o_eval.scoring.geneval_pp_rules import GenEvalPPOptions, evaluate_geneval_pp
+from echo4o_eval.types import (
+    BenchmarkResult,
+    Generation,
+    JudgeRequest,
+    Judgement,
+    MetricValue,
+    Sample,
+    SampleScore,
+    Status,
+)
+
+
+class GenEvalPlusPlusDetectorEvaluator:
+    """GenEval++ scored from detections and CLIP colours, no API calls."""
+
+    judge_kind = "detector"
+
+    def __init__(self, options: Mapping[str, Any] | None = None):
+        options = dict(options or {})
+        mode = options.get("mode", "default")
+        if mode not in MODES:
+            raise ValueError(f"geneval_pp mode must be one of {MODES}, not {mode!r}")
+        self.mode = mode
+        self.rules = GenEvalPPOptions.from_mapping(options)
+        self.options = {**options, "mode": mode, "count_mode": self.rules.count_mode,
+                        "region_margin": self.rules.region_margin,
+                        **self.rules.filtering.__dict__}  # fmt: skip
+
+    def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """One detector request per image, asking colours for the colour clauses' classes."""
+        if generation.status is not Status.OK or not generation.image_path:
+            return []
+        return [
+            JudgeRequest(
+                key="main",
+                images=(generation.image_path,),
+                color_classes=classes_needing_color(sample.metadata),
+                params={"classes": list(clause_classes(sample.metadata))},
+            )
+        ]
+
+    def score(
+        self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]
+    ) -> SampleScore:
+        """``values["correct"]`` (bool); ``reason`` lists every failed clause."""
+        failed = failed_score(sample, generation, judgements)
+        if failed is not None:
+            return failed
+        judgement = main_judgement(judgements)
+        outcome = evaluate_geneval_pp(
+            judgement.detections, sample.metadata, judgement.image_size, self.rules  # type: ignore[union-attr,arg-type]
+        )
+        values = {"correct": bool(outcome.correct)} if outcome.status is Status.OK else {}
+        return SampleScore(
+            sample.id, generation.image_index, sample.tag, outcome.status, values, outcome.reason
+        )
+
+    def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Per-tag ``accuracy``; ``overall`` (mean of tags) and ``image_accuracy``."""
+        tags: dict[str, list[int]] = {}  # tag -> [correct, entered, total]
+        for sample in samples:
+            tags.setdefault(sample.tag, [0, 0, 0])
+        status_counts: dict[str, int] = {}
+        for score in scores:
+            status_counts[score.status.value] = status_counts.get(score.status.value, 0) + 1
+            counts = tags.setdefault(score.tag, [0, 0, 0])
+            counts[2] += 1
+            if score.status is Status.OK:
+                counts[0] += bool(score.values["correct"])
+                counts[1] += 1
+            elif self.mode == "parity":
+                counts[1] += 1
+        n_ok = status_counts.get(Status.OK.value, 0)
+        n_in = sum(c[1] for c in tags.values())
+        n_correct = sum(c[0] for c in tags.values())
+        per_tag = {
+            tag: {"accuracy": MetricValue(c[0] / c[1] if c[1] else None, c[1], c[2])}
+            for tag, c in tags.items()
+        }
+        notes = []
+        n_bad = len(scores) - n_ok
+        if n_bad and self.mode == "parity":
+            notes.append(f"parity: {n_bad} image(s) that could not be scored counted as wrong")
+        elif n_bad:
+            notes.append(f"{n_bad} image(s) could not be scored and are left out of the means")
+        empty = [tag for tag, c in tags.items() if not c[1]]
+        if empty:
+            notes.append(f"overall not computed: no scored image for tag(s) {', '.join(empty)}")
+        values = [m["accuracy"].value for m in per_tag.values()]
+        overall = sum(values) / len(values) if values and not empty else None  # type: ignore[arg-type]
+        metrics = {
+            "overall": MetricValue(overall, n_in, len(scores)),
+            "image_accuracy": MetricValue(n_correct / n_in if n_in else None, n_in, len(scores)),
+        }
+        return BenchmarkResult(
+            benchmark="geneval_pp", version="1.0", metrics=metrics, per_tag=per_tag,
+            n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
+            status_counts=status_counts, mode=self.mode,
+            notes=tuple(notes) + (f"detector mode: count {self.rules.count_mode}, region margin "
+                                  f"{self.rules.region_margin}",),
+        )  # fmt: skip
