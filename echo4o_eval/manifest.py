@@ -22,6 +22,12 @@ from typing import Any, Mapping
 
 from echo4o_eval.store import fingerprint
 
+# Options that change how fast or where work runs, not what it produces: excluded from the
+# fingerprint so that e.g. raising --judge-option concurrency resumes the same run.
+OPERATIONAL_OPTIONS = frozenset({
+    "concurrency", "rpm", "tpm", "max_retries", "timeout", "cache_dir", "batch_size", "device",
+    "num_workers", "prices", "api_key_env", "progress",
+})
 SECRET_NAMES = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 PACKAGES = ("echo4o-eval", "torch", "transformers", "diffusers", "open_clip_torch", "openai", "numpy")
 
@@ -79,6 +85,15 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
+def result_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that can change results (operational ones dropped).
+
+    >>> result_options({"concurrency": 32, "temperature": 0})
+    {'temperature': 0}
+    """
+    return {k: v for k, v in options.items() if k not in OPERATIONAL_OPTIONS}
+
+
 def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> dict[str, Any]:
     """The manifest of a run; its ``fingerprint`` decides whether a run dir can be resumed."""
     check_no_secrets(config.model_options, "--model-option")
@@ -88,10 +103,8 @@ def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> 
         "benchmark": spec.key,
         "variant": config.variant,
         "mode": config.mode,
-        "model": {"spec": config.model, "options": dict(config.model_options), "describe": dict(model.describe())},
-        "judge": None
-        if judge is None
-        else {"spec": judge_spec, "options": dict(config.judge_options), "describe": dict(judge.describe())},
+        "model": {"spec": config.model, "options": result_options(config.model_options)},
+        "judge": None if judge is None else {"spec": judge_spec, "options": result_options(config.judge_options)},
         "evaluator_options": None if evaluator is None else dict(evaluator.options),
         "images_per_prompt": runner.images_per_prompt,
         "base_seed": runner.base_seed,
@@ -100,6 +113,10 @@ def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> 
     return {
         **fingerprinted,
         "fingerprint": fingerprint(fingerprinted),
+        "model_settings": dict(model.describe()),
+        "judge_settings": None if judge is None else dict(judge.describe()),
+        "model_options": dict(config.model_options),
+        "judge_options": dict(config.judge_options),
         "benchmark_id": spec.id,
         "benchmark_version": spec.version,
         "judge_kind": None if judge is None else getattr(judge, "kind", None),  # reports re-aggregate

@@ -190,7 +190,7 @@ class RunStore:
             if old.get("fingerprint") != manifest.get("fingerprint"):
                 changed = sorted(
                     k for k in set(old) | set(manifest)
-                    if k not in ("created", "versions", "git_revision", "command")
+                    if k not in ("created", "versions", "git_revision", "model_settings", "judge_settings", "model_options", "judge_options", "world_size")
                     and old.get(k) != manifest.get(k)
                 )
                 raise RunConfigChanged(
