@@ -100,7 +100,7 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+    return tqdm(iterable, total=total, desc=desc, unit="batch", file=sys.stderr, leave=False)
 
 
 def _batched(items: Sequence, size: int):
