@@ -1,5 +1,8 @@
 """Click commands ``report`` and ``compare`` (thin over library calls; added to the CLI group).
 
+Exit codes: ``report`` 0 ok, 1 unusable input; ``compare`` see its --help (0 pass, 1 regression,
+2 unusable input).
+
 Example:
     >>> from click.testing import CliRunner
     >>> CliRunner().invoke(compare_command, ["--help"]).exit_code
@@ -79,3 +82,57 @@ def compare_command(baseline, new, max_drop, alpha, n_boot, seed, output_format,
     sys.exit(EXIT_REGRESSION if comparison.regressed else 0)
 
 
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/latest"), show_default=True,
+              help="Folder for index.html, thumbs/ and leaderboard.{json,csv,md,tex}.")
+@click.option("--published", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="JSON list of published figures to show as reference rows, marked "
+                   "'published (not measured)': [{\"model\", \"benchmark\", \"version\", "
+                   "\"metrics\": {name: value}, \"per_tag\": {tag: {name: value}}, \"source\"}].")
+@click.option("--thumb-size", type=int, default=256, show_default=True,
+              help="Longest side of gallery thumbnails, in pixels.")
+@click.option("--page-size", type=int, default=48, show_default=True,
+              help="Gallery images per page (pages render on demand, so large runs stay fast).")
+@click.option("--title", default="echo4o-eval report", show_default=True, help="Page title.")
+@click.option("--baseline", is_flag=True,
+              help="Also write each run as a baseline JSON (manifest, samples, per-image scores, "
+                   "result; no images) into --baseline-dir, for `echo4o-eval compare`.")
+@click.option("--baseline-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/baselines"), show_default=True,
+              help="Where --baseline writes <run name>.json.")
+def report_command(runs, out_dir, published, thumb_size, page_size, title, baseline, baseline_dir):
+    """Write an HTML report of one or more RUNS (run directories or baseline JSON files).
+
+    The report is one self-contained index.html (works offline from file://) with a sortable
+    leaderboard (one row per run, one column per benchmark and per tag, 95% CIs as ± and as
+    bars, coverage warnings), a section per run (per-tag table, failures, a filterable
+    paginated gallery with prompts, checklists, verdicts, judge replies and detector boxes)
+    and a diff view of samples whose verdict flipped against the first run of the same
+    benchmark. Exports leaderboard.json (versioned schema), .csv, .md and .tex beside it.
+    """
+    import json
+
+    from echo4o_eval.report.html import build_report
+    from echo4o_eval.report.runs import load_view
+    from echo4o_eval.store import safe_name
+
+    try:
+        views = [load_view(path) for path in runs]
+        path = build_report(views, out_dir, published=published, thumb_px=thumb_size,
+                            page_size=page_size, title=title)
+    except (RunInputError, ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"report: {path}")
+    if baseline:
+        baseline_dir.mkdir(parents=True, exist_ok=True)
+        for view in views:
+            target = baseline_dir / f"{safe_name(view.name)}.json"
+            target.write_text(json.dumps(view.to_baseline(), ensure_ascii=False) + "\n",
+                              encoding="utf-8")
+            click.echo(f"baseline: {target}")

@@ -1,0 +1,173 @@
+(function () {
+  "use strict";
+  var errorBox = document.getElementById("js-errors");
+  function reportError(message) {
+    errorBox.hidden = false;
+    errorBox.textContent += message + "\n";
+  }
+  window.addEventListener("error", function (event) { reportError("error: " + event.message); });
+  window.addEventListener("unhandledrejection", function (event) { reportError("rejection: " + event.reason); });
+  var originalConsoleError = console.error;
+  console.error = function () {
+    reportError("console.error: " + Array.prototype.join.call(arguments, " "));
+    originalConsoleError.apply(console, arguments);
+  };
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // ---- sortable tables: first click puts the best first (numbers) or A..Z (text)
+  function cellKey(row, index, numeric) {
+    var cell = row.cells[index];
+    if (!cell) return numeric ? null : "";
+    if (numeric) {
+      var raw = cell.getAttribute("data-value");
+      return raw === null || raw === "" ? null : parseFloat(raw);
+    }
+    return cell.textContent.trim().toLowerCase();
+  }
+  function sortTable(table, th) {
+    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var numeric = th.getAttribute("data-sort") === "num";
+    var higher = th.getAttribute("data-higher") !== "false";
+    var bestFirst = numeric ? (higher ? "desc" : "asc") : "asc";
+    var current = th.classList.contains("sorted-asc") ? "asc" : th.classList.contains("sorted-desc") ? "desc" : null;
+    var order = current === null ? bestFirst : (current === "asc" ? "desc" : "asc");
+    Array.prototype.forEach.call(th.parentNode.children, function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+    th.classList.add(order === "asc" ? "sorted-asc" : "sorted-desc");
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = cellKey(a, index, numeric), y = cellKey(b, index, numeric);
+      if (x === null && y === null) return 0;
+      if (x === null) return 1;  // missing values always last
+      if (y === null) return -1;
+      var c = x < y ? -1 : x > y ? 1 : 0;
+      return order === "asc" ? c : -c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    table.querySelectorAll("th[data-sort]").forEach(function (th) {
+      th.addEventListener("click", function () { sortTable(table, th); });
+    });
+  });
+
+  // ---- galleries: filtered, paginated, every string through textContent
+  var SVG = "http://www.w3.org/2000/svg";
+  function detectionsOverlay(item) {
+    if (!item.dets || !item.dets.length || !item.size) return null;
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 " + item.size[0] + " " + item.size[1]);
+    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    svg.setAttribute("class", "dets");
+    var stroke = Math.max(1, item.size[0] / 150);
+    item.dets.forEach(function (d) {
+      var rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("x", d.b[0]); rect.setAttribute("y", d.b[1]);
+      rect.setAttribute("width", Math.max(0, d.b[2] - d.b[0]));
+      rect.setAttribute("height", Math.max(0, d.b[3] - d.b[1]));
+      rect.setAttribute("fill", "none"); rect.setAttribute("stroke", "#ffde00");
+      rect.setAttribute("stroke-width", stroke);
+      var label = document.createElementNS(SVG, "text");
+      label.setAttribute("x", d.b[0] + stroke); label.setAttribute("y", d.b[1] + item.size[0] / 18);
+      label.setAttribute("fill", "#ffde00"); label.setAttribute("font-size", item.size[0] / 18);
+      label.setAttribute("stroke", "#000"); label.setAttribute("stroke-width", stroke / 4);
+      label.textContent = d.c + (d.col ? " (" + d.col + ")" : "") + " " + d.s;
+      svg.appendChild(rect); svg.appendChild(label);
+    });
+    return svg;
+  }
+  function pre(label, text) {
+    var wrap = el("div");
+    wrap.appendChild(el("div", "small muted", label));
+    wrap.appendChild(el("pre", null, text));
+    return wrap;
+  }
+  function card(item, showBoxes) {
+    var verdictClass = item.verdict === true ? "pass" : item.verdict === false ? "fail" : "none";
+    var node = el("div", "card v-" + verdictClass);
+    node.setAttribute("data-sid", item.sid);
+    var fig = el("div", "fig");
+    if (item.thumb) {
+      var link = el("a");
+      link.href = item.full || item.thumb;
+      var img = el("img");
+      img.loading = "lazy"; img.alt = ""; img.src = item.thumb;
+      link.appendChild(img);
+      fig.appendChild(link);
+      if (showBoxes) { var overlay = detectionsOverlay(item); if (overlay) fig.appendChild(overlay); }
+    } else {
+      fig.appendChild(el("div", "noimg", item.gen_error || "no image"));
+    }
+    node.appendChild(fig);
+    var head = el("div", "head");
+    head.appendChild(el("span", "sid", item.sid + " #" + item.i));
+    head.appendChild(el("span", "badge", item.tag));
+    head.appendChild(el("span", "badge st-" + item.status, item.status));
+    if (item.verdict !== null) head.appendChild(el("span", "badge " + verdictClass, verdictClass));
+    node.appendChild(head);
+    node.appendChild(el("p", "prompt", item.prompt));
+    if (item.reason) node.appendChild(el("div", "reason small", item.reason));
+    var more = el("details");
+    more.appendChild(el("summary", "small", "checklist, scores, judge replies"));
+    more.appendChild(pre("checklist / metadata", item.checklist));
+    more.appendChild(pre("score values", JSON.stringify(item.values)));
+    (item.judges || []).forEach(function (j) {
+      var text = "status: " + j.status + (j.error ? "\nerror: " + j.error : "") +
+        (j.parsed ? "\nparsed: " + j.parsed : "") + (j.replies.length ? "\nreply: " + j.replies.join("\n---\n") : "");
+      more.appendChild(pre("judge " + j.key, text));
+    });
+    node.appendChild(more);
+    return node;
+  }
+  function initGallery(block) {
+    var run = block.getAttribute("data-run");
+    var pageSize = parseInt(block.getAttribute("data-page-size"), 10) || 48;
+    var items = JSON.parse(document.getElementById("gallery-data-" + run).textContent);
+    var q = function (cls) { return block.querySelector(cls); };
+    var state = { page: 0, matches: items };
+    function filtered() {
+      var tag = q(".f-tag").value, status = q(".f-status").value, verdict = q(".f-verdict").value;
+      var text = q(".f-text").value.trim().toLowerCase();
+      return items.filter(function (it) {
+        if (tag && it.tag !== tag) return false;
+        if (status && it.status !== status) return false;
+        if (verdict === "pass" && it.verdict !== true) return false;
+        if (verdict === "fail" && it.verdict !== false) return false;
+        if (verdict === "none" && it.verdict !== null) return false;
+        if (text && (it.prompt + " " + it.sid).toLowerCase().indexOf(text) < 0) return false;
+        return true;
+      });
+    }
+    function render() {
+      var pages = Math.max(1, Math.ceil(state.matches.length / pageSize));
+      state.page = Math.min(Math.max(0, state.page), pages - 1);
+      var cards = q(".cards");
+      cards.textContent = "";
+      var showBoxes = q(".f-boxes").checked;
+      var fragment = document.createDocumentFragment();
+      state.matches.slice(state.page * pageSize, (state.page + 1) * pageSize).forEach(function (it) {
+        fragment.appendChild(card(it, showBoxes));
+      });
+      cards.appendChild(fragment);
+      q(".count").textContent = state.matches.length + " of " + items.length + " images";
+      q(".page").textContent = "page " + (state.page + 1) + " of " + pages;
+      q(".prev").disabled = state.page === 0;
+      q(".next").disabled = state.page >= pages - 1;
+    }
+    function refilter() { state.matches = filtered(); state.page = 0; render(); }
+    [".f-tag", ".f-status", ".f-verdict", ".f-boxes"].forEach(function (cls) { q(cls).addEventListener("change", refilter); });
+    q(".f-text").addEventListener("input", refilter);
+    q(".prev").addEventListener("click", function () { state.page -= 1; render(); });
+    q(".next").addEventListener("click", function () { state.page += 1; render(); });
+    render();
+  }
+  document.querySelectorAll(".gallery-block").forEach(function (block) {
+    try { initGallery(block); } catch (e) { reportError("gallery " + block.getAttribute("data-run") + ": " + e); }
+  });
+})();

@@ -1,0 +1,190 @@
+"""HTML report: files and exports, escaping, and a real headless-Chromium check of the DOM.
+
+The browser test loads the report from file:// with a probe script appended (a copy of the
+page), which clicks, filters and reads the DOM and writes its findings into an element that
+``--dump-dom`` returns. It also saves a screenshot to test-artifacts/report.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from runfixtures import HOSTILE, jitter, make_samples, verdicts, worsen, write_run
+
+from echo4o_eval.report.commands import report_command
+from echo4o_eval.types import Status
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HOSTILE_REASON = '"><img src=x onerror="window.__pwned=3"> judge said <script>x()</script>'
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    samples = make_samples(60, hostile=True)
+    base = verdicts(samples, images=2, seed=1)
+    runs = [
+        write_run(root / "ckpt-100", samples, base, "ckpt-100", image_px=64, n_boot=100,
+                  failures=[("00010", 1, Status.JUDGE_ERROR), ("00011", 0, Status.MISSING_IMAGE)],
+                  judge_reason=HOSTILE_REASON),
+        write_run(root / "ckpt-200", samples, worsen(base, 0.3, seed=2), "ckpt-200", image_px=64,
+                  n_boot=100, created="2026-11-28T11:00:00+00:00"),
+        write_run(root / "ckpt-300", samples, jitter(base, 0.1, seed=3), "ckpt-300", image_px=64,
+                  n_boot=100, created="2026-11-28T12:00:00+00:00"),
+    ]
+    published = root / "published.json"
+    published.write_text(json.dumps([{"model": "Reference <model>", "benchmark": "geneval",
+                                      "version": "1.0", "metrics": {"overall": 0.5},
+                                      "per_tag": {"colors": {"accuracy": 0.9}},
+                                      "source": "test fixture, not a real figure"}]))
+    out = root / "out"
+    result = CliRunner().invoke(report_command, [*map(str, runs), "-o", str(out), "--published",
+                                                 str(published), "--page-size", "48", "--baseline",
+                                                 "--baseline-dir", str(root / "baselines")])
+    assert result.exit_code == 0, result.output
+    return {"out": out, "runs": runs, "root": root}
+
+
+def test_files_exports_and_baselines(report):
+    out = report["out"]
+    html = (out / "index.html").read_text()
+    assert len(list((out / "thumbs" / "run0").glob("*.jpg"))) == 118  # 2 failed images have no file
+    assert "<script>window.__pwned" not in html and 'onerror="window.__pwned' not in html
+    assert "cdn" not in html.lower() and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    data = json.loads((out / "leaderboard.json").read_text())
+    assert data["schema"] == "echo4o-eval/report" and data["schema_version"] == 1
+    assert [r["name"] for r in data["leaderboard"]["rows"]][:3] == ["ckpt-100", "ckpt-200", "ckpt-300"]
+    assert data["leaderboard"]["rows"][3]["published"] is True
+    rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
+    overall = [r for r in rows if r["run"] == "ckpt-200" and r["tag"] == "" and r["metric"] == "overall"]
+    assert len(overall) == 1 and float(overall[0]["ci_low"]) < float(overall[0]["value"])
+    md = (out / "leaderboard.md").read_text()
+    assert "(published, not measured)" in md and "Reference &lt;model>" in md
+    assert r"\toprule" in (out / "leaderboard.tex").read_text()
+    assert sorted(p.name for p in (report["root"] / "baselines").iterdir()) == [
+        "ckpt-100.json", "ckpt-200.json", "ckpt-300.json"]
+
+
+PROBE = r"""
+<script>
+(function () {
+  var out = {};
+  var board = document.getElementById("leaderboard");
+  out.rows = board.tBodies[0].rows.length;
+  out.published = document.querySelectorAll("#leaderboard tr.published").length;
+  out.publishedLabel = document.querySelector("#leaderboard tr.published .badge.ref").textContent;
+  var th = board.querySelector("th.primary");
+  th.click();
+  out.sortedDesc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].textContent.trim(); });
+  th.click();
+  out.sortedAsc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].textContent.trim(); });
+  var block = document.querySelector('.gallery-block[data-run="0"]');
+  var cards = function () { return block.querySelectorAll(".card").length; };
+  out.cardsFirstPage = cards();
+  out.count = block.querySelector(".count").textContent;
+  block.querySelector(".next").click();
+  out.cardsSecondPage = cards();
+  block.querySelector(".next").click();
+  out.cardsLastPage = cards();
+  var set = function (cls, value) { var s = block.querySelector(cls); s.value = value; s.dispatchEvent(new Event("change")); };
+  set(".f-tag", "colors");
+  out.colorsCount = block.querySelector(".count").textContent;
+  out.colorsTagsOk = Array.prototype.every.call(block.querySelectorAll(".card .badge:nth-child(2)"), function (b) { return b.textContent === "colors"; });
+  set(".f-tag", "");
+  set(".f-status", "judge_error");
+  out.judgeErrorCards = cards();
+  set(".f-status", "");
+  set(".f-verdict", "fail");
+  out.failAllRed = Array.prototype.every.call(block.querySelectorAll(".card"), function (c) { return c.classList.contains("v-fail"); });
+  out.failCards = cards();
+  set(".f-verdict", "");
+  out.prompts = Array.prototype.map.call(block.querySelectorAll(".card .prompt"), function (p) { return p.textContent; }).slice(0, 6);
+  out.reasons = Array.prototype.map.call(block.querySelectorAll(".card .reason"), function (p) { return p.textContent; }).slice(0, 2);
+  out.boxes = block.querySelectorAll(".card svg rect").length;
+  out.injectedImages = document.querySelectorAll('img[src="x"]').length;
+  out.injectedScripts = Array.prototype.filter.call(document.scripts, function (s) { return s.textContent.trim().indexOf("window.__pwned") === 0; }).length;
+  out.pwned = window.__pwned === undefined ? null : window.__pwned;
+  out.diffTables = document.querySelectorAll("#diffs .difftable").length;
+  out.diffBroken = document.querySelectorAll("#diff-0 tr.chg-broken").length;
+  out.diffFixed = document.querySelectorAll("#diff-0 tr.chg-fixed").length;
+  out.diffTagsSorted = (function () {
+    var tags = Array.prototype.map.call(document.querySelectorAll("#diff-1 tbody tr"), function (r) { return r.cells[0].textContent; });
+    return tags.join("|") === tags.slice().sort().join("|");
+  })();
+  out.errors = document.getElementById("js-errors").textContent;
+  var pre = document.createElement("pre");
+  pre.id = "probe-result";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>
+"""
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium not found but CI is set: install Debian `chromium`")
+    pytest.skip("chromium not installed (apt-get install -y chromium)")
+
+
+def _run_chromium(binary: str, *args: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(report):
+    binary = _chromium()
+    out = report["out"]
+    probe = out / "probe.html"
+    html = (out / "index.html").read_text()
+    probe.write_text(html.replace("</body>", PROBE + "</body>"))
+    done = _run_chromium(binary, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    marker = '<pre id="probe-result">'
+    assert marker in done.stdout, done.stdout[-2000:]
+    raw = done.stdout.split(marker, 1)[1].split("</pre>", 1)[0]
+    import html as html_lib
+
+    found = json.loads(html_lib.unescape(raw))
+    assert found["errors"] == ""
+    assert found["rows"] == 4 and found["published"] == 1
+    assert found["publishedLabel"] == "published (not measured)"
+    # overall: ckpt-200 (30% of correct images broken) must sort last when best first
+    measured = [name for name in found["sortedDesc"] if name.startswith("ckpt")]
+    assert measured[-1] == "ckpt-200"
+    assert found["sortedAsc"] == list(reversed(found["sortedDesc"]))
+    assert (found["cardsFirstPage"], found["cardsSecondPage"], found["cardsLastPage"]) == (48, 48, 24)
+    assert found["count"] == "120 of 120 images"
+    assert found["colorsCount"] == "20 of 120 images" and found["colorsTagsOk"]
+    assert found["judgeErrorCards"] == 1
+    assert found["failAllRed"] and found["failCards"] > 0
+    for text in HOSTILE[:2]:
+        assert text in found["prompts"]  # rendered as text, verbatim
+    assert found["reasons"][0] == HOSTILE_REASON
+    assert found["boxes"] > 0
+    assert found["injectedImages"] == 0 and found["injectedScripts"] == 0 and found["pwned"] is None
+    assert found["diffTables"] == 2 and found["diffBroken"] > 0 and found["diffFixed"] == 0
+    assert found["diffTagsSorted"]
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = _run_chromium(binary, "--window-size=1280,2200", "--virtual-time-budget=3000",
+                         f"--screenshot={artifacts / 'report.png'}", (out / "index.html").as_uri())
+    assert shot.returncode == 0 and (artifacts / "report.png").stat().st_size > 10_000
+    shutil.copytree(out, artifacts / "report", dirs_exist_ok=True)
