@@ -86,7 +86,11 @@ def _save_png(image, output_path: str) -> None:
 class DiffusersModel:
     """ImageModel over one diffusers pipeline (see the module docstring)."""
 
-    def __init__(self, source: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, source: str, options: Mapping[str, Any] | None = None, pipeline: Any = None
+    ) -> None:
+        """Load ``source``; or, with ``pipeline`` (an already built pipeline object, e.g. in a
+        benchmark script), use that object and keep ``source`` only as its name."""
         from echo4o_eval.distributed import select_device
 
         options = {name: _coerce(name, value) for name, value in (options or {}).items()}
@@ -106,7 +110,11 @@ class DiffusersModel:
         self.generator_device = str(options.get("generator_device", "cpu"))
         limit = options.get("max_reference_images")
         self.max_reference_images = None if limit in (None, "") else int(limit)
-        self.pipeline = self._load(diffusers, options)
+        if pipeline is None:
+            self.pipeline = self._load(diffusers, options)
+        else:
+            self.pipeline = pipeline.to(self.device, self.dtype)
+            self.pipeline.set_progress_bar_config(disable=True)
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
         self.image_argument = next((a for a in IMAGE_ARGUMENTS if a in self._call_parameters), None)
         unknown = sorted(k for k in self.overrides

@@ -1,0 +1,185 @@
+"""DPG-Bench judged by VQA through a VLM judge: yes/no questions per image linked by a
+dependency graph, on 1 to 4 crops of a 2x2 grid (top-left, top-right, bottom-left,
+bottom-right), per-image mean, L1/L2 category breakdowns and the overall DPG score (a fraction;
+the official script prints it x100).
+
+Options: ``mode``, ``prompt_pack``, ``prompts_dir``, ``crops`` (1-4, default 1), ``resolution``
+(crop side in pixels as the official ``--resolution``; default: the whole image for one crop,
+half the image per axis for more).
+
+Parity mode reproduces the official quirks: the first CSV data row is skipped, an item whose
+rows are not contiguous keeps only its last block, a child is zeroed from its parents' scores
+in dictionary order (so forward references see un-zeroed parents), a missing parent fails the
+image, only the exact answer "yes" counts, and categories come from the last crop's answers
+before zeroing. Default mode fixes them: every question counts, zeroing is transitive and
+order-free, categories use every crop after zeroing.
+
+Example:
+    >>> grid_boxes(2, (100, 80), None)
+    [(0, 0, 50, 40), (50, 0, 100, 40)]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.prompts import dpg as prompts
+from echo4o_eval.scoring.judged import (
+    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
+)
+from echo4o_eval.types import (
+    BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
+)
+
+
+def grid_boxes(crops: int, size: tuple[int, int], resolution: int | None) -> list:
+    """Crop boxes in the official order; one crop without resolution = whole image (None)."""
+    if not 1 <= crops <= 4:
+        raise ValueError(f"crops must be 1..4, not {crops}")
+    if crops == 1 and resolution is None:
+        return [None]
+    w, h = (resolution, resolution) if resolution else (size[0] // 2, size[1] // 2)
+    return [(0, 0, w, h), (w, 0, 2 * w, h), (0, h, w, 2 * h), (w, h, 2 * w, 2 * h)][:crops]
+
+
+def parity_questions(questions: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    """Questions as the official ``prepare_dpg_data`` keeps them for one item."""
+    kept = [q for q in questions if q.get("csv_row") != 0]
+    runs: list[list] = []
+    for q in kept:
+        if runs and q["csv_row"] == runs[-1][-1]["csv_row"] + 1:
+            runs[-1].append(q)
+        else:
+            runs.append([q])
+    out: dict[int, Mapping[str, Any]] = {}
+    for q in runs[-1] if runs else []:
+        out[q["proposition_id"]] = q  # a repeated id keeps its first position, last content
+    return out
+
+
+def default_questions(questions: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    return {q["proposition_id"]: q for q in questions}
+
+
+def category(question: Mapping[str, Any]) -> str:
+    return str(question["tuple"]).split("(")[0].strip()
+
+
+class DPGBenchEvaluator:
+    judge_kind = "vlm"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = resolve_options(options, {"crops": 1, "resolution": None})
+        self.options["crops"] = int(self.options["crops"])
+        if self.options["resolution"] is not None:
+            self.options["resolution"] = int(self.options["resolution"])
+        grid_boxes(self.options["crops"], (2, 2), self.options["resolution"])  # validates crops
+
+    @property
+    def parity(self) -> bool:
+        return self.options["mode"] == "parity"
+
+    def questions(self, sample: Sample) -> dict[int, Mapping[str, Any]]:
+        raw = sample.metadata.get("questions", [])
+        return parity_questions(raw) if self.parity else default_questions(raw)
+
+    def boxes(self, image_path: str) -> list:
+        size = (0, 0)
+        if self.options["crops"] > 1 and self.options["resolution"] is None:
+            from PIL import Image
+
+            with Image.open(image_path) as img:
+                size = img.size
+        return grid_boxes(self.options["crops"], size, self.options["resolution"])
+
+    def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        if generation.status is not Status.OK or generation.image_path is None:
+            return []
+        official = self.options["prompt_pack"] == "official"
+        parse = prompts.official_parse if self.parity else (
+            prompts.strict_parse if official else prompts.echo4o_parse)
+        out = []
+        for c, box in enumerate(self.boxes(generation.image_path)):
+            for pid, q in self.questions(sample).items():
+                out.append(JudgeRequest(
+                    key=f"q{pid}@crop{c}", images=(generation.image_path,), crop=box,
+                    text=q["question"], system=None if official else prompts.ECHO4O_SYSTEM,
+                    response_schema=None if official else prompts.ECHO4O_SCHEMA,
+                    params={"max_tokens": 20}, parse=parse))
+        return out
+
+    def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        failed = generation_failure(sample, generation)
+        if failed:
+            return failed
+        questions = self.questions(sample)
+        if not questions:
+            return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                               reason=f"no questions for DPG item {sample.id}")
+        crops = sorted({int(j.key.rsplit("@crop", 1)[1]) for j in judgements if "@crop" in j.key})
+        keys = [f"q{pid}@crop{c}" for c in crops for pid in questions]
+        failed = judgement_failure(sample, generation, judgements, keys or ["q?@crop0"])
+        if failed:
+            return failed
+        answers = {j.key: j.parsed[0] for j in judgements}
+        crop_scores, categories = [], []
+        for c in crops:
+            orig = {pid: float(answers[f"q{pid}@crop{c}"] == "yes") for pid in questions}
+            try:
+                final = self._zero(questions, orig)
+            except KeyError as exc:
+                return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                                   reason=f"question depends on missing proposition {exc.args[0]}")
+            crop_scores.append(sum(final.values()) / len(final))
+            if not self.parity:
+                categories += [[category(questions[p]), v] for p, v in final.items()]
+            elif c == crops[-1]:
+                categories = [[category(questions[p]), v] for p, v in orig.items()]
+        return SampleScore(sample.id, generation.image_index, sample.tag, Status.OK,
+                           values={"score": sum(crop_scores) / len(crop_scores),
+                                   "crop_scores": crop_scores, "categories": categories})
+
+    def _zero(self, questions, orig: dict[int, float]) -> dict[int, float]:
+        parents = {pid: [p for p in q["dependency"] if p != 0] for pid, q in questions.items()}
+        if self.parity:  # official: in order, reading already-zeroed parents
+            scores = dict(orig)
+            for pid, ps in parents.items():
+                if any(scores[p] == 0 for p in ps):
+                    scores[pid] = 0.0
+            return scores
+        valid: dict[int, bool] = {}
+
+        def ok(pid: int, trail: tuple = ()) -> bool:
+            if pid not in valid:
+                if pid in trail:
+                    raise KeyError(f"{pid} (dependency cycle)")
+                valid[pid] = all(orig[p] == 1.0 and ok(p, trail + (pid,)) for p in parents[pid])
+            return valid[pid]
+
+        return {pid: (v if ok(pid) else 0.0) for pid, v in orig.items()}
+
+    def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        ok = [s for s in scores if s.status is Status.OK]
+        l1: dict[str, list[float]] = {}
+        l2: dict[str, list[float]] = {}
+        for s in ok:
+            for name, value in s.values["categories"]:
+                l2.setdefault(name, []).append(value)
+                l1.setdefault(name.split("-")[0].strip(), []).append(value)
+        per_tag = {f"L1/{k}": {"score": MetricValue(sum(v) / len(v), len(v), len(v))} for k, v in l1.items()}
+        per_tag.update({f"L2/{k}": {"score": MetricValue(sum(v) / len(v), len(v), len(v))}
+                        for k, v in sorted(l2.items())})
+        overall = sum(s.values["score"] for s in ok) / len(ok) if ok else None
+        notes = [f"crops per image: {self.options['crops']}"]
+        if len(ok) < len(scores):
+            notes.append(f"coverage {len(ok)}/{len(scores)}: images that could not be scored are "
+                         "excluded (the official script skips failed images the same way)")
+        if self.parity:
+            notes.append("parity: first CSV data row skipped, order-dependent zeroing, categories "
+                         "from the last crop before zeroing (official quirks)")
+        return BenchmarkResult(
+            benchmark="dpg_bench", version=benchmark_version("dpg_bench"),
+            metrics={"overall": MetricValue(overall, len(ok), len(scores))}, per_tag=per_tag,
+            n_samples=len(samples), n_images=len(scores), n_ok=len(ok),
+            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
+        )

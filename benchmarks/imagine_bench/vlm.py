@@ -1,0 +1,149 @@
+"""Imagine-Bench judged by a VLM: fantasy fulfilment (FF), identity preservation (IP) and
+aesthetic quality (AQ), 0-10 each; per image ``0.8 * min(FF, IP) + 0.2 * AQ`` (rounded to 3).
+
+Raw types merge into four groups (COLOR/SHAPE/SIZE -> Attribute shift, MATERIAL/COMBINATION ->
+Hybridization, TIME/ENVIRONMENT -> Spatiotemporal, Multi-Object); unknown raw types pass
+through unchanged. ``overall`` weights the groups 3/2/2/2 *including* Multi-Object;
+``overall_official`` reproduces the official script, whose weight table names "TWO_OBJECT" and
+so drops Multi-Object from the overall (that is the number in the paper).
+
+Options: ``mode`` ("default" | "parity"), ``prompt_pack`` ("echo4o" | "official"),
+``prompts_dir``. Parity mode reproduces the official treatment of failures: a judge failure
+scores 0 and enters the means, a criterion missing from the reply counts as -1 (negative
+scores), an empty overall is 0. Default mode excludes failures and reports coverage. Missing
+images are skipped in both modes (as official) and counted in the coverage.
+
+Example:
+    >>> merged_type("SHAPE"), merged_type("TWO_OBJECT")
+    ('Attribute shift', 'TWO_OBJECT')
+    >>> weighted_overall({"Attribute shift": 6.0, "Multi-Object": 3.0}, OFFICIAL_WEIGHTS)
+    6.0
+    >>> weighted_overall({"Attribute shift": 6.0, "Multi-Object": 3.0}, WEIGHTS)
+    4.8
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.prompts import imagine as prompts
+from echo4o_eval.scoring.judged import (
+    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
+)
+from echo4o_eval.types import (
+    BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
+)
+
+TYPE_MAP = {
+    "COLOR": "Attribute shift", "SHAPE": "Attribute shift", "SIZE": "Attribute shift",
+    "MATERIAL": "Hybridization", "COMBINATION": "Hybridization",
+    "TIME": "Spatiotemporal", "ENVIRONMENT": "Spatiotemporal", "Multi-Object": "Multi-Object",
+}
+OFFICIAL_WEIGHTS = {"Attribute shift": 3, "Hybridization": 2, "Spatiotemporal": 2, "TWO_OBJECT": 2}
+WEIGHTS = {**OFFICIAL_WEIGHTS, "Multi-Object": 2}
+OFFICIAL_PARAMS = {"max_tokens": 1024, "temperature": 0.0}
+ECHO4O_PARAMS = {"max_tokens": 600}
+
+
+def merged_type(raw: str) -> str:
+    return TYPE_MAP.get(raw, raw)
+
+
+def weighted_overall(type_means: Mapping[str, float], weights: Mapping[str, float]) -> float | None:
+    """Weighted mean over the weighted types present; None when none is present."""
+    present = [(type_means[t], w) for t, w in weights.items() if type_means.get(t) is not None]
+    total = sum(w for _, w in present)
+    return sum(v * w for v, w in present) / total if total else None
+
+
+def _strict_official_parse(text: str) -> dict[str, float]:
+    scores = prompts.official_parse(text)
+    missing = [k for k, v in scores.items() if v == -1]
+    if missing:
+        raise ValueError(f"no score for {', '.join(missing)}")
+    return scores
+
+
+class ImagineBenchEvaluator:
+    judge_kind = "vlm"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = resolve_options(options)
+        self._official: dict[str, str] | None = None
+
+    def _official_texts(self) -> dict[str, str]:
+        if self._official is None:
+            from echo4o_eval.prompts.official import load_official_prompt
+
+            self._official = {n: load_official_prompt(n, prompts_dir=self.options["prompts_dir"])
+                              for n in ("imagine_system", "imagine_user_template")}
+        return self._official
+
+    def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        if generation.status is not Status.OK or generation.image_path is None:
+            return []
+        instruction, note = str(sample.metadata["instruction"]), str(sample.metadata["note"])
+        image = (generation.image_path,)
+        if self.options["prompt_pack"] == "official":
+            texts = self._official_texts()
+            text = texts["imagine_user_template"].replace("{instruction}", instruction).replace("{note}", note)
+            parse = prompts.official_parse if self.options["mode"] == "parity" else _strict_official_parse
+            return [JudgeRequest(key="main", images=image, system=texts["imagine_system"],
+                                 system_as_parts=True, text=text, params=OFFICIAL_PARAMS, parse=parse)]
+        return [JudgeRequest(key="main", images=image, system=prompts.ECHO4O_SYSTEM,
+                             text=prompts.echo4o_user_text(instruction, note),
+                             response_schema=prompts.ECHO4O_SCHEMA, params=ECHO4O_PARAMS,
+                             parse=prompts.echo4o_parse)]
+
+    def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        failed = generation_failure(sample, generation) or judgement_failure(
+            sample, generation, judgements, ["main"])
+        if failed:
+            return failed
+        scores = next(j for j in judgements if j.key == "main").parsed[0]
+        ff, ip, aq = (scores[k] for k in prompts.CRITERIA)
+        return SampleScore(
+            sample.id, generation.image_index, sample.tag, Status.OK,
+            values={"score": prompts.weighted_score(ff, ip, aq), "fantasy_fulfillment": ff,
+                    "identity_preservation": ip, "aesthetic_quality": aq},
+        )
+
+    def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        parity = self.options["mode"] == "parity"
+        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR}
+        per_type: dict[str, list[float]] = {}
+        totals: dict[str, int] = {}
+        for s in scores:
+            group = merged_type(s.tag)
+            totals[group] = totals.get(group, 0) + 1
+            if s.status is Status.OK:
+                per_type.setdefault(group, []).append(s.values["score"])
+            elif parity and s.status in judge_failed:
+                per_type.setdefault(group, []).append(0.0)  # official: failed evaluation scores 0
+        per_tag = {g: {"score": MetricValue(sum(v) / len(v) if (v := per_type.get(g)) else None,
+                                            len(per_type.get(g, [])), totals[g])}
+                   for g in totals}
+        means = {g: m["score"].value for g, m in per_tag.items()}
+        used = sum(len(v) for v in per_type.values())
+
+        def overall(weights):
+            value = weighted_overall(means, weights)
+            n = sum(len(per_type.get(t, [])) for t in weights)
+            n_total = sum(totals.get(t, 0) for t in weights)
+            return MetricValue(0.0 if value is None and parity else value, n, n_total)
+
+        n_ok = sum(1 for s in scores if s.status is Status.OK)
+        notes = ["overall_official drops Multi-Object (the official weights name 'TWO_OBJECT'); "
+                 "overall includes it with weight 2"]
+        if parity:
+            n_zero = sum(1 for s in scores if s.status in judge_failed)
+            notes.append(f"parity: {n_zero} judge failure(s) scored 0 as the official script does; "
+                         f"{len(scores) - n_ok - n_zero} image(s) missing were skipped")
+        elif used < len(scores):
+            notes.append(f"coverage {used}/{len(scores)}: images not judged are excluded")
+        return BenchmarkResult(
+            benchmark="imagine_bench", version=benchmark_version("imagine_bench"),
+            metrics={"overall": overall(WEIGHTS), "overall_official": overall(OFFICIAL_WEIGHTS)},
+            per_tag=per_tag, n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
+            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
+        )

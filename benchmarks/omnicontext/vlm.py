@@ -1,0 +1,142 @@
+"""OmniContext judged by a VLM: prompt following (PF) and subject consistency (SC), 0-10 each,
+one judge call per criterion with the reference images first and the result last; per image
+``sqrt(PF * SC)``.
+
+Aggregation per task type (mean PF, mean SC, mean of per-image overall), then
+``overall`` = mean over all task types present (OmniGen2's 8-subset average) and ``overall_6``
+= mean over the task types other than single_character / single_object (the 6-subset average
+of Echo-4o's table); ``prompt_following``/``subject_consistency`` (+ ``_6``) likewise. Only
+samples whose ``instruction_language`` equals option ``language`` (default "en") count, as in
+the official statistics. A task type left without judged images has no value, and then the
+averages have none either (the official script prints NaN).
+
+Options: ``mode``, ``prompt_pack``, ``prompts_dir``, ``language``. Parity mode judges prompt
+following with the non-scene prompt for every task (the official scorer never passes
+``with_scene`` there); default mode uses the scene-aware prompt for scene tasks. A reply that
+cannot be parsed after the re-asks is a parse_error - never the official random fallback.
+
+Example:
+    >>> sample_overall(9, 4)
+    6.0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from echo4o_eval.prompts import omnicontext as prompts
+from echo4o_eval.scoring.judged import (
+    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
+    tags_in_order,
+)
+from echo4o_eval.types import (
+    BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
+)
+
+CRITERIA = ("prompt_following", "subject_consistency")
+SINGLE_TASKS = ("single_character", "single_object")
+OFFICIAL_PARAMS = {"max_tokens": 1400, "temperature": None}  # the official call sets no temperature
+ECHO4O_PARAMS = {"max_tokens": 600}
+
+
+def sample_overall(pf: float, sc: float) -> float:
+    return math.sqrt(pf * sc)
+
+
+def _official_parse(text: str) -> dict[str, Any]:
+    parsed = prompts.official_parse(text)
+    if parsed == "rate_limit_exceeded":
+        raise ValueError("judge replied rate_limit_exceeded")
+    return {"score": prompts.official_score(parsed), "reasoning": str(parsed.get("reasoning", ""))}
+
+
+class OmniContextEvaluator:
+    judge_kind = "vlm"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = resolve_options(options, {"language": "en"})
+        self._official: dict[str, str] = {}
+
+    def _official_text(self, name: str) -> str:
+        if name not in self._official:
+            from echo4o_eval.prompts.official import load_official_prompt
+
+            self._official[name] = load_official_prompt(name, prompts_dir=self.options["prompts_dir"])
+        return self._official[name]
+
+    def _prompt(self, criterion: str, instruction: str, scene: bool) -> str:
+        if self.options["prompt_pack"] == "echo4o":
+            return prompts.echo4o_prompt(criterion, instruction, scene)
+        name = f"omnicontext_{criterion}" + ("_scene" if scene else "")
+        return self._official_text(name).replace("<instruction>", instruction)
+
+    def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        if generation.status is not Status.OK or generation.image_path is None:
+            return []
+        instruction = str(sample.metadata.get("instruction", sample.prompt))
+        scene = "scene" in sample.tag
+        images = (*sample.reference_images, generation.image_path)
+        official = self.options["prompt_pack"] == "official"
+        out = []
+        for criterion in CRITERIA:
+            use_scene = scene and not (criterion == "prompt_following" and self.options["mode"] == "parity")
+            out.append(JudgeRequest(
+                key=criterion, images=images, text=self._prompt(criterion, instruction, use_scene),
+                params=OFFICIAL_PARAMS if official else ECHO4O_PARAMS,
+                response_schema=None if official else prompts.ECHO4O_SCHEMA,
+                parse=_official_parse if official else prompts.echo4o_parse,
+            ))
+        return out
+
+    def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        failed = generation_failure(sample, generation) or judgement_failure(
+            sample, generation, judgements, CRITERIA)
+        if failed:
+            return failed
+        by_key = {j.key: j.parsed[0] for j in judgements}
+        pf, sc = by_key["prompt_following"]["score"], by_key["subject_consistency"]["score"]
+        return SampleScore(
+            sample.id, generation.image_index, sample.tag, Status.OK,
+            values={"prompt_following": pf, "subject_consistency": sc, "score": sample_overall(pf, sc)},
+            reason=f"PF: {by_key['prompt_following']['reasoning']} | SC: {by_key['subject_consistency']['reasoning']}",
+        )
+
+    def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        language = self.options["language"]
+        wanted = {s.id for s in samples if s.metadata.get("instruction_language", language) == language}
+        kept = [s for s in scores if s.sample_id in wanted]
+        per_tag: dict[str, dict[str, MetricValue]] = {}
+        for tag in tags_in_order(samples, scores):  # a task with no rows in the language stays, empty
+            group = [s for s in kept if s.tag == tag]
+            ok = [s for s in group if s.status is Status.OK]
+            per_tag[tag] = {name: MetricValue(sum(s.values[name] for s in ok) / len(ok) if ok else None,
+                                              len(ok), len(group))
+                            for name in ("prompt_following", "subject_consistency", "score")}
+
+        def average(name: str, tags: list[str]) -> MetricValue:
+            values = [per_tag[t][name].value for t in tags]
+            n = sum(per_tag[t][name].n for t in tags)
+            n_total = sum(per_tag[t][name].n_total for t in tags)
+            ok = values and all(v is not None for v in values)
+            return MetricValue(sum(values) / len(values) if ok else None, n, n_total)
+
+        all_tags = list(per_tag)
+        six = [t for t in all_tags if t not in SINGLE_TASKS]
+        metrics = {"overall": average("score", all_tags), "overall_6": average("score", six)}
+        for name in ("prompt_following", "subject_consistency"):
+            metrics[name] = average(name, all_tags)
+            metrics[name + "_6"] = average(name, six)
+        n_ok = sum(1 for s in kept if s.status is Status.OK)
+        notes = [f"language filter: instruction_language == {language!r} "
+                 f"({len(scores) - len(kept)} image(s) of other languages left out)"]
+        if n_ok < len(kept):
+            notes.append(f"coverage {n_ok}/{len(kept)}: images not judged are excluded "
+                         "(never replaced by a random score as the official scorer does)")
+        if self.options["mode"] == "parity":
+            notes.append("parity: prompt following judged with the non-scene prompt for all tasks")
+        return BenchmarkResult(
+            benchmark="omnicontext", version=benchmark_version("omnicontext"), metrics=metrics,
+            per_tag=per_tag, n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
+            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
+        )

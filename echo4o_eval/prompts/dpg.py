@@ -1,0 +1,58 @@
+"""DPG-Bench VQA prompts. The official scorer asks mPLUG each question verbatim and counts only
+the exact answer "yes"; there is no official chat prompt. The ``official`` pack therefore sends
+the bare question; our ``echo4o`` pack adds a short instruction and a yes/no JSON schema.
+
+Example:
+    >>> normalise_answer(" Yes. ")
+    'yes'
+    >>> echo4o_parse('{"answer": "no"}')
+    'no'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from echo4o_eval.prompts.geneval_pp import strip_fences
+
+ECHO4O_SYSTEM = (
+    "Answer a question about the image with yes or no. Say yes only when the image clearly "
+    "shows what is asked."
+)
+ECHO4O_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def normalise_answer(text: str) -> str:
+    """Lower-case first word without punctuation ("Yes." -> "yes"); the stripped text otherwise."""
+    words = re.findall(r"[A-Za-z]+", text)
+    first = words[0].lower() if words else ""
+    return first if first in ("yes", "no") else text.strip()
+
+
+def official_parse(text: str) -> str:
+    """The answer as the official comparison sees it (a chat reply's "Yes." becomes "yes")."""
+    return normalise_answer(text)
+
+
+def strict_parse(text: str) -> str:
+    answer = normalise_answer(text)
+    if answer not in ("yes", "no"):
+        raise ValueError(f"not a yes/no answer: {text[:80]!r}")
+    return answer
+
+
+def echo4o_parse(text: str) -> str:
+    try:
+        data = json.loads(strip_fences(text))
+    except ValueError:
+        return strict_parse(text)
+    answer = data.get("answer") if isinstance(data, dict) else None
+    if answer not in ("yes", "no"):
+        raise ValueError(f"answer must be yes or no, got {answer!r}")
+    return answer
