@@ -141,3 +141,29 @@ def test_missing_weights_are_one_clear_error(m2f_options, tmp_path: Path) -> Non
         make_judge("mask2former-clip", {**m2f_options, "clip_pretrained": str(tmp_path / "x.pt")})
     with pytest.raises(ValueError, match="did you mean batch_size"):
         make_judge("mask2former-clip", {**m2f_options, "bach_size": "2"})
+
+
+@pytest.fixture(scope="session")
+def owl_judge(tiny_dir: Path, tiny_clip):
+    from tests.tiny_models import save_tiny_owlv2
+
+    path = save_tiny_owlv2(tiny_dir / "owlv2")
+    name, weights = tiny_clip
+    return make_judge("owlv2-clip", {"detector_model": str(path), "clip_model": name,
+                                     "clip_pretrained": str(weights), "min_score": "0",
+                                     "color_min_score": "0", "batch_size": "4"})  # fmt: skip
+
+
+def test_owlv2_judge_finds_open_vocabulary_names(owl_judge, images) -> None:
+    requests = [JudgeRequest("main", (str(p),), color_classes=("dog",),
+                             params={"classes": ["unicorn"]}) for p in images]  # fmt: skip
+    judgements = owl_judge.judge(requests)
+    assert [j.status for j in judgements] == [Status.OK] * 6 + [Status.BAD_IMAGE]
+    names = {d.class_name for j in judgements[:6] for d in j.detections}
+    assert names and names <= {"unicorn", "dog"}
+    for j in judgements[:6]:
+        width, height = j.image_size
+        for d in j.detections:
+            assert 0 <= d.box[0] <= d.box[2] <= width and 0 <= d.box[1] <= d.box[3] <= height
+            assert d.mask_area is None
+            assert (d.color in GENEVAL_COLORS) if d.class_name == "dog" else d.color is None

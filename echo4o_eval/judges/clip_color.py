@@ -58,7 +58,7 @@ def object_crop(item: ColorItem, background: str = "#999", crop: bool = True) ->
     """
     image, mask = item.image, item.mask
     if crop:
-        box = tuple(float(v) for v in item.box)
+        box = _nonempty_box(item.box, image.size)
         region = image.crop(box)
         mask_image = Image.fromarray(mask).crop(box) if mask is not None else None
     else:
@@ -68,6 +68,24 @@ def object_crop(item: ColorItem, background: str = "#999", crop: bool = True) ->
         return region
     blank = Image.new("RGB", region.size, color=background)
     return Image.composite(region, blank, mask_image)
+
+
+def _nonempty_box(box, size) -> tuple[float, float, float, float]:
+    """The box, widened to at least one pixel inside the image (CLIP cannot take an empty crop;
+    GenEval's own loop crashes there). Degenerate boxes come from empty masks or OWL boxes.
+
+    >>> _nonempty_box((64, 32, 64, 48), (64, 48))
+    (63.0, 32.0, 64.0, 48.0)
+    """
+    width, height = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if round(x2) - round(x1) < 1:
+        x1 = float(min(max(round(x1), 0), width - 1))
+        x2 = x1 + 1
+    if round(y2) - round(y1) < 1:
+        y1 = float(min(max(round(y1), 0), height - 1))
+        y2 = y1 + 1
+    return (x1, y1, x2, y2)
 
 
 class ClipColorClassifier:
