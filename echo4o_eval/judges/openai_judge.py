@@ -6,7 +6,8 @@ Spec ``openai:MODEL``; options (strings from the CLI are coerced): base_url, api
 image_detail (low/high/auto; omitted by default like the official scripts), image_format
 (jpeg/png), image_max_side, concurrency, rpm, tpm, max_retries, parse_retries, votes,
 vote_rule (majority/mean/median), cache_dir ("none" disables the cache), timeout, prices
-(mapping or JSON/YAML file), structured_output (send JSON-schema response_format; default on).
+(mapping or JSON/YAML file), structured_output (send JSON-schema response_format; default on),
+backoff_base / backoff_cap (seconds of the exponential back-off between retries).
 
 Per-request ``JudgeRequest.params`` give the benchmark's settings (e.g. official max_tokens);
 options the user set explicitly win over them. ``Judgement.parsed[0]`` is the value to score
@@ -35,11 +36,12 @@ _OPTION_TYPES: dict[str, Any] = {
     "image_detail": str, "image_format": str, "image_max_side": int, "concurrency": int,
     "rpm": float, "tpm": float, "max_retries": int, "parse_retries": int, "votes": int,
     "vote_rule": str, "cache_dir": str, "timeout": float, "prices": None,
-    "structured_output": bool,
+    "structured_output": bool, "backoff_base": float, "backoff_cap": float,
 }
 _DEFAULTS = {"temperature": 0.0, "max_tokens": 1024, "image_format": "jpeg", "concurrency": 16,
              "max_retries": 6, "parse_retries": 2, "votes": 1, "vote_rule": "majority",
-             "timeout": 120.0, "api_key_env": "OPENAI_API_KEY", "structured_output": True}
+             "timeout": 120.0, "api_key_env": "OPENAI_API_KEY", "structured_output": True,
+             "backoff_base": 1.0, "backoff_cap": 60.0}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -98,6 +100,7 @@ class OpenAIJudge:
             requests_per_minute=self.options.get("rpm"), tokens_per_minute=self.options.get("tpm"),
             max_retries=self.options["max_retries"], parse_retries=self.options["parse_retries"],
             timeout=self.options["timeout"], cache_path=cache_path, prices=self.options.get("prices"),
+            backoff_base=self.options["backoff_base"], backoff_cap=self.options["backoff_cap"],
         ))
         self._encode = functools.lru_cache(maxsize=256)(self._encode_uncached)
 
