@@ -1,11 +1,11 @@
 """The ``echo4o-eval`` command line: a thin click layer over library calls.
 
-Exit codes (all commands):
+Exit codes:
     0  success
-    1  an error (bad input, missing files, a failed run); the message says what and where
-    2  wrong usage (unknown option, missing argument)
+    1  an error (bad input, missing files, a failed run); the message says what and where.
+       ``compare``: a significant regression beyond ``--max-drop``
+    2  wrong usage (unknown option, missing argument); ``compare``: unusable input
     3  ``run``/``score``: the run finished but coverage fell below ``--min-coverage``
-    4  ``compare``: a significant regression beyond ``--max-drop``
 
 Example:
     >>> from click.testing import CliRunner
@@ -70,7 +70,8 @@ def main() -> None:
     files are downloaded on first use (pinned commit + sha256) or read from --data-dir /
     ECHO4O_DATA_DIR. Results go to runs/<benchmark>/<model>__<judge>/ and are resumable.
 
-    Exit codes: 0 ok, 1 error, 2 usage, 3 coverage below --min-coverage, 4 regression (compare).
+    Exit codes: 0 ok; 1 error, or a significant regression (compare); 2 usage or unusable
+    input (compare); 3 coverage below --min-coverage (run, score).
     """
 
 
@@ -307,10 +308,8 @@ def score_command(**kwargs) -> None:
 
 
 def _add_report_commands() -> None:
-    try:
-        from echo4o_eval.report.commands import compare_command, report_command
-    except ImportError:
-        return
+    from echo4o_eval.report.commands import compare_command, report_command
+
     main.add_command(report_command, "report")
     main.add_command(compare_command, "compare")
 
