@@ -91,7 +91,7 @@ class FakeOpenAIServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
@@ -135,6 +135,10 @@ class FakeOpenAIServer:
     def _record(self, kind: str, body: dict, fault: str | None, auth: str | None) -> None:
         with self._lock:
             self.requests.append({"kind": kind, "body": body, "fault": fault, "authorization": auth})
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many concurrent clients connect at once (default backlog is 5)
 
 
 class _Handler(BaseHTTPRequestHandler):
