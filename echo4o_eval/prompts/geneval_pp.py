@@ -114,6 +114,9 @@ ECHO4O_USER = (
     "Answer in JSON with one entry per requirement, in order."
 )
 
+_REGION_WORDS = {"above": "upper", "top": "upper", "below": "lower", "bottom": "lower",
+                 "center": "central", "centre": "central", "middle": "central"}
+
 WHOLE_IMAGE_CLAUSE = "the picture is one natural, photo-like scene (no cartoon style, no collage or panels)"
 
 
@@ -137,7 +140,8 @@ def clauses(metadata: Mapping[str, Any]) -> list[str]:
         if item.get("size"):
             text += f", clearly {item['size']} than the other listed objects"
         if item.get("region"):
-            text += f", placed in the {item['region']} part of the picture"
+            region = _REGION_WORDS.get(item["region"], item["region"])
+            text += f", placed in the {region} part of the picture"
         out.append(text)
     for i, item in enumerate(metadata.get("exclude", [])):
         where = f"exclude[{i}]"
