@@ -82,8 +82,17 @@ def _verdicts(scores: Sequence[SampleScore]) -> dict[tuple[str, int], tuple[str,
 def agreement_between(scores_a: Sequence[SampleScore], scores_b: Sequence[SampleScore]) -> Agreement:
     """Kappa and confusion matrix of two runs' verdicts on the images both scored OK."""
     a, b = _verdicts(scores_a), _verdicts(scores_b)
-    pairs = [(a[k][0], a[k][1], b[k][1]) for k in sorted(set(a) & set(b))]
-    return _agreement(pairs)
+    shared = sorted(set(a) & set(b))
+    pairs = [(a[k][0], a[k][1], b[k][1]) for k in shared]
+    result = _agreement(pairs)
+    notes = []
+    for label, own, scores in (("A", a, scores_a), ("B", b, scores_b)):
+        if len(own) > len(shared):
+            notes.append(f"{len(own) - len(shared)} image(s) with a verdict in run {label} only left out")
+        unusable = len({(s.sample_id, s.image_index) for s in scores}) - len(own)
+        if unusable:
+            notes.append(f"{unusable} image(s) of run {label} without an OK pass/fail verdict left out")
+    return Agreement(result.n, result.kappa, result.observed, result.matrix, result.per_tag, tuple(notes))
 
 
 def _colours(text: str) -> set[str]:
@@ -177,3 +186,62 @@ def agreement_with_humans(samples: Sequence[Sample], scores: Sequence[SampleScor
     return Agreement(result.n, result.kappa, result.observed, result.matrix, result.per_tag,
                      tuple(problems))
 
+
+
+ANNOTATED_MODELS = ("clip", "if-xl", "sdv2")  # GenEval's annotation sets: annotations_<model>.csv
+
+
+def annotations_path(model: str, data_dir: str | Path | None = None, allow_download: bool = True) -> Path:
+    """Verified local path of GenEval's MTurk annotation CSV for ``model`` (clip, if-xl, sdv2),
+    resolved through the geneval benchmark's assets (data dir, cache or pinned download)."""
+    from echo4o_eval.assets import Assets
+    from echo4o_eval.spec import get_benchmark
+
+    if model not in ANNOTATED_MODELS:
+        raise ValueError(f"GenEval has human annotations for {', '.join(ANNOTATED_MODELS)}, not {model!r}")
+    assets = Assets(get_benchmark("geneval"), data_dir=data_dir, allow_download=allow_download)
+    return assets.path(f"annotations_{model}")
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def format_agreement(result: Agreement, rater_a: str, rater_b: str) -> str:
+    """Plain-text report: overall kappa, confusion matrix, per-tag table, notes.
+
+    >>> a = [SampleScore("1", 0, "t", Status.OK, {"correct": True}),
+    ...      SampleScore("2", 0, "t", Status.OK, {"correct": False})]
+    >>> print(format_agreement(agreement_between(a, a), "A", "B").splitlines()[1])
+    images rated by both: 2   observed agreement: 1.000   Cohen's kappa: 1.000
+    """
+    width = max(len(rater_a), 6) + 7
+    lines = [
+        f"A = {rater_a}   B = {rater_b}",
+        f"images rated by both: {result.n}   observed agreement: {_number(result.observed)}   "
+        f"Cohen's kappa: {_number(result.kappa)}",
+        "",
+        f"{'':<{width}}{'B pass':>8}{'B fail':>8}",
+        f"{'A pass':<{width}}{result.matrix[0][0]:>8}{result.matrix[0][1]:>8}",
+        f"{'A fail':<{width}}{result.matrix[1][0]:>8}{result.matrix[1][1]:>8}",
+    ]
+    if result.per_tag:
+        tag_width = max(len(t) for t in result.per_tag) + 2
+        lines += ["", f"{'tag':<{tag_width}}{'n':>6}{'agree':>8}{'kappa':>11}   matrix [[pp, pf], [fp, ff]]"]
+        for tag, sub in result.per_tag.items():
+            lines.append(f"{tag:<{tag_width}}{sub.n:>6}{_number(sub.observed):>8}{_number(sub.kappa):>11}"
+                         f"   {sub.matrix}")
+    lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def agreement_json(result: Agreement, rater_a: Mapping[str, Any], rater_b: Mapping[str, Any]) -> dict:
+    """Machine-readable form (schema ``echo4o-eval/agreement`` v1); matrix rows are rater A
+    (pass, fail), columns rater B (pass, fail)."""
+
+    def body(r: Agreement) -> dict:
+        return {"n": r.n, "kappa": r.kappa, "observed": r.observed, "matrix": r.matrix}
+
+    return {"schema": "echo4o-eval/agreement", "schema_version": 1, "labels": ["pass", "fail"],
+            "rater_a": dict(rater_a), "rater_b": dict(rater_b), **body(result),
+            "per_tag": {t: body(r) for t, r in result.per_tag.items()}, "notes": list(result.notes)}

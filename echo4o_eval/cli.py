@@ -308,10 +308,11 @@ def score_command(**kwargs) -> None:
 
 
 def _add_report_commands() -> None:
-    from echo4o_eval.report.commands import compare_command, report_command
+    from echo4o_eval.report.commands import agreement_command, compare_command, report_command
 
     main.add_command(report_command, "report")
     main.add_command(compare_command, "compare")
+    main.add_command(agreement_command, "agreement")
 
 
 _add_report_commands()

@@ -76,3 +76,82 @@ def test_run_against_humans(data_dir, metadata):
     assert r.notes == ("200 annotated image(s) not scored OK in the run",)
     with pytest.raises(ValueError, match="annotations_sdv2.csv:2: prompt_id 328 is not in the metadata"):
         agreement_with_humans(samples[:10], same, csv_path)
+
+
+# ---- the `echo4o-eval agreement` command (CliRunner over real run directories)
+
+from click.testing import CliRunner  # noqa: E402
+from runfixtures import jitter, make_samples, verdicts, write_run  # noqa: E402
+
+from echo4o_eval.cli import main  # noqa: E402
+from echo4o_eval.report.runs import load_view  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("agreement")
+    samples = make_samples(30)
+    base = verdicts(samples, images=2, seed=5)
+    a = write_run(root / "detector", samples, base, "m", n_boot=0,
+                  failures=[("00003", 1, Status.JUDGE_ERROR)])
+    b = write_run(root / "vlm", samples, jitter(base, 0.2, seed=6), "m", n_boot=0)
+    return a, b
+
+
+def test_cli_between_runs_text_and_json(two_runs):
+    a, b = two_runs
+    expected = agreement_between(load_view(a).scores, load_view(b).scores)
+    assert expected.n == 59 and expected.notes == (
+        "1 image(s) of run A without an OK pass/fail verdict left out",
+        "1 image(s) with a verdict in run B only left out")
+    text = CliRunner().invoke(main, ["agreement", str(a), str(b)])
+    assert text.exit_code == 0, text.output
+    assert "images rated by both: 59" in text.output
+    assert f"Cohen's kappa: {expected.kappa:.3f}" in text.output
+    assert "counting" in text.output and "note: 1 image(s) of run A" in text.output
+    out = CliRunner().invoke(main, ["agreement", str(a), str(b), "--format", "json"])
+    data = json.loads(out.output)
+    assert data["schema"] == "echo4o-eval/agreement" and data["labels"] == ["pass", "fail"]
+    assert data["matrix"] == expected.matrix and sum(map(sum, data["matrix"])) == 59
+    assert data["kappa"] == pytest.approx(expected.kappa) and 0 < data["kappa"] < 1
+    assert set(data["per_tag"]) == {"single_object", "two_object", "counting", "colors", "position",
+                                    "color_attr"}
+    assert sum(t["n"] for t in data["per_tag"].values()) == 59
+    assert data["rater_a"]["run"] == "detector" and data["rater_b"]["run"] == "vlm"
+
+
+def test_cli_usage_errors(two_runs, tmp_path):
+    a, b = two_runs
+    runner = CliRunner()
+    one = runner.invoke(main, ["agreement", str(a)])
+    assert one.exit_code == 1 and "takes two runs, got 1" in one.output
+    need = runner.invoke(main, ["agreement", str(a), "--annotations", "geneval"])
+    assert need.exit_code == 1 and "needs --annotated-model" in need.output
+    missing = runner.invoke(main, ["agreement", str(a), "--annotations", "geneval", "--annotated-model",
+                                   "sdv2", "--offline", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == 1 and "annotations_sdv2" in missing.output and "not found" in missing.output
+
+
+def test_cli_against_human_annotations(tmp_path, data_dir, metadata):
+    csv_path = data_dir / "geneval/annotations/annotations_sdv2.csv"
+    humans = human_verdicts(csv_path, metadata)
+    prompt_ids = sorted({p for p, _ in humans})
+    samples = [Sample(f"{p:05d}", p, metadata[p]["prompt"], metadata[p]["tag"], metadata[p])
+               for p in prompt_ids]
+    # the judge agrees with people except on every image index 3 where it says the opposite
+    table = {(f"{p:05d}", i): humans[(p, i)] ^ (i == 3) for p in prompt_ids for i in range(4)}
+    run = write_run(tmp_path / "sdv2-images", samples, table, "folder:sdv2", images=4, n_boot=0)
+    args = ["agreement", str(run), "--annotations", "geneval", "--annotated-model", "sdv2",
+            "--data-dir", str(data_dir), "--offline", "--format", "json"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["n"] == 400 and data["observed"] == pytest.approx(0.75)
+    assert data["rater_b"]["annotations"] == "geneval/annotations_sdv2.csv"
+    flipped = [humans[(p, 3)] for p in prompt_ids]
+    assert data["matrix"][0][1] == sum(not v for v in flipped)  # judge pass, people fail: index 3 only
+    text = CliRunner().invoke(main, args[:-2])
+    assert "humans (annotations_sdv2.csv, majority vote)" in text.output
+    # a wrong annotation set still matches (prompt, image) keys: the kappa is what tells
+    wrong = json.loads(CliRunner().invoke(main, [*args[:5], "clip", *args[6:]]).output)
+    assert wrong["rater_b"]["annotations"] == "geneval/annotations_clip.csv" and wrong["kappa"] < 0.5

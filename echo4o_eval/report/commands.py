@@ -1,7 +1,8 @@
-"""Click commands ``report`` and ``compare`` (thin over library calls; added to the CLI group).
+"""Click commands ``report``, ``compare`` and ``agreement`` (thin over library calls; added to
+the CLI group).
 
-Exit codes: ``report`` 0 ok, 1 unusable input; ``compare`` see its --help (0 pass, 1 regression,
-2 unusable input).
+Exit codes: ``report`` and ``agreement`` 0 ok, 1 unusable input; ``compare`` see its --help
+(0 pass, 1 regression, 2 unusable input).
 
 Example:
     >>> from click.testing import CliRunner
@@ -82,6 +83,98 @@ def compare_command(baseline, new, max_drop, alpha, n_boot, seed, output_format,
     sys.exit(EXIT_REGRESSION if comparison.regressed else 0)
 
 
+def _rater(view) -> dict:
+    return {"run": view.name, "benchmark": view.benchmark_key, "model": view.model, "judge": view.judge}
+
+
+@click.command(
+    "agreement",
+    epilog="Exit codes: 0 = agreement computed; 1 = unusable input (missing run, different "
+           "benchmarks, no image with a pass/fail verdict in both, annotation file not found).",
+)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--annotations", type=click.Choice(["geneval"]), default=None,
+              help="Compare RUN against human annotations instead of a second run: GenEval's "
+                   "MTurk labels (official files, resolved like every benchmark asset).")
+@click.option("--annotated-model", type=click.Choice(["clip", "if-xl", "sdv2"]), default=None,
+              help="Whose images RUN judged: the annotation set to use (annotations_<model>.csv). "
+                   "Required with --annotations.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Local copy of the official files (else ECHO4O_DATA_DIR, cache, download).")
+@click.option("--offline", is_flag=True, help="Never download official files.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def agreement_command(runs, annotations, annotated_model, data_dir, offline, output_format):
+    """Cohen's kappa and confusion matrix of pass/fail verdicts, overall and per tag.
+
+    \b
+    echo4o-eval agreement RUN_A RUN_B
+        two judges on the same images (e.g. GenEval++ detector vs VLM judge); images that
+        both runs scored OK are compared, the rest is counted in the notes.
+    echo4o-eval agreement RUN --annotations geneval --annotated-model sdv2
+        a GenEval run of the images the MTurk workers saw (download them from the CSV's
+        Input.image_url into a GenEval-layout folder and score it with -m folder:DIR)
+        against the majority human verdict per image.
+    """
+    import json
+
+    from echo4o_eval.agreement import (
+        agreement_between, agreement_json, agreement_with_humans, annotations_path, format_agreement,
+    )
+    from echo4o_eval.assets import AssetError
+    from echo4o_eval.report.runs import load_view
+
+    def fail(message: str):
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+    expected = 1 if annotations else 2
+    if len(runs) != expected:
+        fail(f"agreement takes {'one run with --annotations' if annotations else 'two runs'}, "
+             f"got {len(runs)}")
+    try:
+        views = [load_view(path) for path in runs]
+        if annotations:
+            if annotated_model is None:
+                fail("--annotations geneval needs --annotated-model (clip, if-xl or sdv2): the "
+                     "model whose images the run judged")
+            view = views[0]
+            if view.benchmark_id != "geneval":
+                fail(f"{view.name}: human annotations exist for GenEval runs, this run is "
+                     f"{view.benchmark_key or 'of an unknown benchmark'}")
+            from echo4o_eval.spec import get_benchmark
+            from echo4o_eval.assets import Assets
+
+            csv_path = annotations_path(annotated_model, data_dir, allow_download=not offline)
+            spec = get_benchmark("geneval")
+            samples = spec.scorer.load_samples(Assets(spec, data_dir=data_dir,
+                                                      allow_download=not offline), None)
+            known = {s.id for s in samples}
+            strangers = sorted({s.sample_id for s in view.scores} - known)
+            if strangers:
+                fail(f"{view.name}: sample ids not in GenEval's prompts: {', '.join(strangers[:5])}")
+            result = agreement_with_humans(samples, view.scores, csv_path)
+            rater_a = _rater(view)
+            rater_b = {"annotations": f"geneval/{csv_path.name}", "rule": "majority of MTurk workers"}
+            label_b = f"humans ({csv_path.name}, majority vote)"
+        else:
+            first, second = views
+            if first.benchmark_id != second.benchmark_id:
+                fail(f"{first.name} is {first.benchmark_key}, {second.name} is "
+                     f"{second.benchmark_key}: agreement needs the same benchmark")
+            result = agreement_between(first.scores, second.scores)
+            rater_a, rater_b = _rater(first), _rater(second)
+            label_b = f"{second.name} ({second.judge})"
+    except (RunInputError, AssetError, ValueError, OSError) as exc:
+        fail(str(exc))
+    if result.n == 0:
+        fail("no image has an OK pass/fail verdict (values['correct']) from both raters"
+             + (f"; {'; '.join(result.notes)}" if result.notes else ""))
+    if output_format == "json":
+        click.echo(json.dumps(agreement_json(result, rater_a, rater_b), indent=2))
+    else:
+        label_a = f"{views[0].name} ({views[0].judge})"
+        click.echo(format_agreement(result, label_a, label_b))
 
 
 @click.command("report")
