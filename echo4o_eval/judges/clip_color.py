@@ -16,6 +16,7 @@ Example (needs open_clip and weights, so not run as a doctest)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
@@ -92,7 +93,8 @@ class ClipColorClassifier:
     """Zero-shot colour classifier over GenEval's palette with an open_clip model.
 
     Args:
-        model_name: open_clip architecture ("ViT-L-14", GenEval's choice).
+        model_name: open_clip architecture ("ViT-L-14", GenEval's choice), or the path of an
+            open_clip model config ``NAME.json`` (registered, then used as NAME).
         pretrained: open_clip tag ("openai", served from the HF cache) or a local weights file;
             default from $ECHO4O_CLIP_PRETRAINED, else "openai".
         device, dtype: torch device and "float32" | "float16" | "bfloat16".
@@ -116,6 +118,12 @@ class ClipColorClassifier:
         if dtype not in _PRECISION:
             raise ValueError(f"clip dtype must be one of {sorted(_PRECISION)}, not {dtype!r}")
         pretrained = resolve_source(pretrained, "ECHO4O_CLIP_PRETRAINED", "openai")
+        if str(model_name).endswith(".json"):  # a custom open_clip config file: register it
+            config_path = Path(model_name)
+            if not config_path.is_file():
+                raise ValueError(f"clip_model {model_name}: no such open_clip config file")
+            open_clip.add_model_config(config_path)
+            model_name = config_path.stem
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 model_name, pretrained=pretrained, device=device, precision=_PRECISION[dtype]

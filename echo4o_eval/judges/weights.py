@@ -27,6 +27,8 @@ def resolve_source(option: str | None, env_var: str, default: str) -> str:
 def missing_weights(what: str, source: str, option: str, env_var: str, error: Exception):
     """A MissingWeightsError explaining how to provide ``what`` (raise it ``from error``)."""
     first_line = (str(error).splitlines() or [""])[0]
+    if len(first_line) > 200:
+        first_line = first_line[:200] + "..."
     message = f"cannot load {what} from {source!r} ({type(error).__name__}: {first_line})."
     if os.path.exists(source):
         message += " The path exists but does not hold a loadable model."
