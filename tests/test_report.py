@@ -188,3 +188,34 @@ def test_report_in_headless_chromium(report):
                          f"--screenshot={artifacts / 'report.png'}", (out / "index.html").as_uri())
     assert shot.returncode == 0 and (artifacts / "report.png").stat().st_size > 10_000
     shutil.copytree(out, artifacts / "report", dirs_exist_ok=True)
+
+
+def _diff_headings(html: str) -> list[str]:
+    import re
+
+    section = html.split('<section id="diffs">', 1)[1] if '<section id="diffs">' in html else ""
+    return [re.sub(r"\s+", " ", h).strip() for h in re.findall(r"<h3>(.*?) <span", section)]
+
+
+def test_diff_pairs_chosen_by_name_or_position(report, tmp_path):
+    runs = [str(r) for r in report["runs"]]
+    default = (report["out"] / "index.html").read_text()
+    assert _diff_headings(default) == ["ckpt-100 → ckpt-200", "ckpt-100 → ckpt-300"]
+    out = tmp_path / "chosen"
+    result = CliRunner().invoke(report_command, [*runs, "-o", str(out), "--diff", "2:ckpt-100",
+                                                 "--diff", "ckpt-300:ckpt-200"])
+    assert result.exit_code == 0, result.output
+    html = (out / "index.html").read_text()
+    assert _diff_headings(html) == ["ckpt-200 → ckpt-100", "ckpt-300 → ckpt-200"]
+    first = html.split('id="diff-0"', 1)[1].split('id="diff-1"', 1)[0]
+    # ckpt-200 broke 30% of ckpt-100's correct images, so going back only fixes
+    assert 'class="chg-fixed"' in first and 'class="chg-broken"' not in first
+
+
+def test_diff_option_errors(report, tmp_path):
+    runs = [str(r) for r in report["runs"]]
+    for spec, message in [("ckpt-100:nope", "no run 'nope'; runs are 1=ckpt-100, 2=ckpt-200, 3=ckpt-300"),
+                          ("4:1", "no run '4'"), ("ckpt-100", "expected BASE:OTHER"),
+                          ("1:ckpt-100", "both sides are run 'ckpt-100'")]:
+        result = CliRunner().invoke(report_command, [*runs, "-o", str(tmp_path / "x"), "--diff", spec])
+        assert result.exit_code == 1 and message in result.output, (spec, result.output)

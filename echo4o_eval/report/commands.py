@@ -198,15 +198,20 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
 @click.option("--baseline-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports/baselines"), show_default=True,
               help="Where --baseline writes <run name>.json.")
-def report_command(runs, out_dir, published, thumb_size, page_size, title, baseline, baseline_dir):
+@click.option("--diff", "diff_pairs", multiple=True, metavar="BASE:OTHER",
+              help="Diff these two runs (names or 1-based positions in the RUNS given, e.g. "
+                   "ckpt-100:ckpt-300 or 1:3). Repeatable. Default: every run against the "
+                   "first run of the same benchmark.")
+def report_command(runs, out_dir, published, thumb_size, page_size, title, baseline, baseline_dir,
+                   diff_pairs):
     """Write an HTML report of one or more RUNS (run directories or baseline JSON files).
 
     The report is one self-contained index.html (works offline from file://) with a sortable
     leaderboard (one row per run, one column per benchmark and per tag, 95% CIs as ± and as
     bars, coverage warnings), a section per run (per-tag table, failures, a filterable
     paginated gallery with prompts, checklists, verdicts, judge replies and detector boxes)
-    and a diff view of samples whose verdict flipped against the first run of the same
-    benchmark. Exports leaderboard.json (versioned schema), .csv, .md and .tex beside it.
+    and a diff view of samples whose verdict flipped: by default every run against the first run
+    of the same benchmark, or the pairs named with --diff. Exports leaderboard.json (versioned schema), .csv, .md and .tex beside it.
     """
     import json
 
@@ -217,7 +222,7 @@ def report_command(runs, out_dir, published, thumb_size, page_size, title, basel
     try:
         views = [load_view(path) for path in runs]
         path = build_report(views, out_dir, published=published, thumb_px=thumb_size,
-                            page_size=page_size, title=title)
+                            page_size=page_size, title=title, diff=list(diff_pairs) or None)
     except (RunInputError, ValueError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

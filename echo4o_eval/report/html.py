@@ -141,6 +141,58 @@ def diff_rows(base: list[dict], other: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["new"]["tag"], r["new"]["sid"], r["new"]["i"]))
 
 
+def default_diff_pairs(views: Sequence[RunView]) -> list[tuple[int, int]]:
+    """(base, other) positions: every run against the first run of the same benchmark."""
+    pairs, first_of = [], {}
+    for index, view in enumerate(views):
+        base = first_of.setdefault(view.benchmark_key, index)
+        if base != index:
+            pairs.append((base, index))
+    return pairs
+
+
+def _run_position(token: str, views: Sequence[RunView]) -> int:
+    named = [i for i, v in enumerate(views) if v.name == token]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise ValueError(f"--diff: {len(named)} runs are named {token!r}; use their positions "
+                         f"(1..{len(views)}) instead")
+    if token.isdigit() and 1 <= int(token) <= len(views):
+        return int(token) - 1
+    names = ", ".join(f"{i + 1}={v.name}" for i, v in enumerate(views))
+    raise ValueError(f"--diff: no run {token!r}; runs are {names}")
+
+
+def resolve_diff_pairs(specs: Sequence[str], views: Sequence[RunView]) -> list[tuple[int, int]]:
+    """Parse "A:B" specs into (base, other) positions. A and B are run names (the run folder
+    or baseline name) or 1-based positions in the order the runs were given; a name wins
+    over a position. Both runs must be of the same benchmark and version.
+
+    >>> views = [RunView(n, {"benchmark": "geneval@1.0"}, [], []) for n in ("a", "b", "c")]
+    >>> resolve_diff_pairs(["c:a", "2:3"], views)
+    [(2, 0), (1, 2)]
+    >>> resolve_diff_pairs(["a:x"], views)
+    Traceback (most recent call last):
+    ...
+    ValueError: --diff: no run 'x'; runs are 1=a, 2=b, 3=c
+    """
+    pairs = []
+    for spec in specs:
+        left, sep, right = spec.partition(":")
+        if not sep or not left or not right:
+            raise ValueError(f"--diff: expected BASE:OTHER (names or positions), got {spec!r}")
+        base, other = _run_position(left, views), _run_position(right, views)
+        if base == other:
+            raise ValueError(f"--diff {spec}: both sides are run {views[base].name!r}")
+        if views[base].benchmark_key != views[other].benchmark_key:
+            raise ValueError(f"--diff {spec}: {views[base].name} is {views[base].benchmark_key}, "
+                             f"{views[other].name} is {views[other].benchmark_key}; only runs of "
+                             "the same benchmark can be diffed")
+        pairs.append((base, other))
+    return pairs
+
+
 def _script_json(data: Any) -> str:
     """JSON safe inside a <script type="application/json"> element."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -163,8 +215,13 @@ def build_report(
     thumb_px: int = 256,
     page_size: int = 48,
     title: str = "echo4o-eval report",
+    diff: Sequence[str] | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html`` (+ ``thumbs/``) for ``runs``; returns the HTML path."""
+    """Write ``out_dir/index.html`` (+ ``thumbs/``) for ``runs``; returns the HTML path.
+
+    ``diff``: "A:B" pairs of runs to diff (names or 1-based positions, see
+    :func:`resolve_diff_pairs`); None diffs every run against the first run of its benchmark.
+    """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     out_dir = Path(out_dir)
@@ -193,20 +250,15 @@ def build_report(
             "tags": sorted({it["tag"] for it in items}),
             "statuses": sorted({it["status"] for it in items}),
         })
+    pairs = default_diff_pairs(views) if diff is None else resolve_diff_pairs(diff, views)
     diffs = []
-    first_of: dict[str, int] = {}
-    for index, view in enumerate(views):
-        key = view.benchmark_key
-        if key in first_of:
-            base = first_of[key]
-            rows = diff_rows(galleries[base], galleries[index])
-            counts = defaultdict(int)
-            for row in rows:
-                counts[row["change"] if row["change"] in ("fixed", "broken") else "changed"] += 1
-            diffs.append({"base": views[base], "other": view, "rows": rows[:MAX_DIFF],
-                          "n_rows": len(rows), "counts": dict(counts)})
-        else:
-            first_of[key] = index
+    for base, index in pairs:
+        rows = diff_rows(galleries[base], galleries[index])
+        counts = defaultdict(int)
+        for row in rows:
+            counts[row["change"] if row["change"] in ("fixed", "broken") else "changed"] += 1
+        diffs.append({"base": views[base], "other": views[index], "rows": rows[:MAX_DIFF],
+                      "n_rows": len(rows), "counts": dict(counts)})
     env = Environment(loader=PackageLoader("echo4o_eval.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = format_value
