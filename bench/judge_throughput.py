@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the fake server lives with the tests
 
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
-from geneval_pp_responder import geneval_pp_reply  # noqa: E402
+from fake_judge_replies import geneval_pp_reply  # noqa: E402
 
 
 def main() -> None:

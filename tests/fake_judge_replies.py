@@ -1,6 +1,6 @@
-"""A deterministic fake GenEval++ judge for the fake OpenAI server (tests and bench/).
+"""Deterministic fake judge replies for the fake OpenAI server (tests and bench/).
 
-It answers our echo4o pack's requests: one verdict per numbered requirement, derived from a
+``geneval_pp_reply`` answers our echo4o GenEval++ requests: one verdict per numbered requirement, derived from a
 hash of the request text, so every run gets the same answers; every third reply is wrapped in a
 markdown fence, as real models sometimes do.
 """
@@ -28,3 +28,18 @@ def geneval_pp_reply(body: dict) -> str:
               for i in range(1, n + 1)]
     reply = json.dumps({"checks": checks})
     return f"```json\n{reply}\n```" if digest[0] % 3 == 0 else reply
+
+
+def any_benchmark_reply(body: dict) -> str:
+    """A plausible reply for any of our echo4o-pack requests, chosen by the JSON schema sent."""
+    schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema", {})
+    props = schema.get("properties", {})
+    digest = hashlib.sha256(user_text(body).encode()).digest()
+    if "checks" in props:
+        return geneval_pp_reply(body)
+    if "fantasy_fulfillment" in props:
+        return json.dumps({k: {"reason": "fine", "score": digest[i] % 11} for i, k in enumerate(
+            ("fantasy_fulfillment", "identity_preservation", "aesthetic_quality"))})
+    if "answer" in props:
+        return json.dumps({"answer": "yes" if digest[0] % 3 else "no"})
+    return json.dumps({"reasoning": "fine", "score": digest[0] % 11})

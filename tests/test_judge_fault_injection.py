@@ -13,7 +13,7 @@ from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.catalog import JUDGES
 from echo4o_eval.spec import get_benchmark
 from echo4o_eval.types import Generation, Status
-from geneval_pp_responder import geneval_pp_reply
+from fake_judge_replies import geneval_pp_reply
 
 
 @pytest.fixture(scope="module")
