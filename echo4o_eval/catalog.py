@@ -23,6 +23,7 @@ JUDGES: Registry = Registry("judge", entry_point_group="echo4o_eval.judges")
 BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks")
 
 MODELS.register_lazy("folder", "echo4o_eval.models.folder:make_folder_model")
+MODELS.register_lazy("openai", "echo4o_eval.models.openai_images:make_openai_image_model")
 MODELS.register_lazy("diffusers", "echo4o_eval.models.diffusers_model:make_diffusers_model")
 MODELS.register_lazy("bagel", "echo4o_eval.models.bagel:make_bagel_model")
 
