@@ -29,6 +29,7 @@ MODELS.register_lazy("bagel", "echo4o_eval.models.bagel:make_bagel_model")
 
 JUDGES.register_lazy("detections", "echo4o_eval.judges.detections_file:make_detections_judge")
 JUDGES.register_lazy("openai", "echo4o_eval.judges.openai_judge:make_openai_judge")
+JUDGES.register_lazy("local-vlm", "echo4o_eval.judges.local_vlm:make_local_vlm_judge")
 JUDGES.register_lazy("mask2former-clip", "echo4o_eval.judges.mask2former:make_mask2former_clip_judge")
 JUDGES.register_lazy("mmdet-clip", "echo4o_eval.judges.mmdet_backend:make_mmdet_clip_judge")
 JUDGES.register_lazy("owlv2-clip", "echo4o_eval.judges.owlv2:make_owlv2_clip_judge")
