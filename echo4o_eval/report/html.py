@@ -30,6 +30,7 @@ from echo4o_eval.types import Status
 MAX_TEXT = 4000  # characters of a judge reply / metadata kept per item
 MAX_FAILURES = 300
 MAX_DIFF = 600
+MAX_JUDGE_REPLIES = 12  # raw judge replies kept per image (the tables hold every parsed answer)
 
 
 def verdict(values) -> bool | None:
@@ -43,8 +44,16 @@ def verdict(values) -> bool | None:
 
 
 def primary_number(values) -> float | None:
-    """First numeric, non-boolean value of a score (for diffs of graded benchmarks)."""
-    for value in (values or {}).values():
+    """The ``score`` value, else the first numeric, non-boolean value (for graded benchmarks).
+
+    >>> primary_number({"prompt_following": 8, "subject_consistency": 2, "score": 4.0})
+    4.0
+    """
+    values = values or {}
+    score = values.get("score")
+    if isinstance(score, (int, float)) and not isinstance(score, bool):
+        return float(score)
+    for value in values.values():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
@@ -81,11 +90,38 @@ def _thumbnail(source: Path, target: Path, size: int) -> bool:
     return True
 
 
+def _reference_images(view: RunView, sample, run_index: int, out_dir: Path, thumb_px: int,
+                      done: dict) -> list[dict]:
+    """Thumbnails of a sample's input images (multi-reference tasks), made once per sample."""
+    from echo4o_eval.store import safe_name
+
+    if sample is None or not sample.reference_images:
+        return []
+    if sample.id in done:
+        return done[sample.id]
+    refs = []
+    for k, raw in enumerate(sample.reference_images):
+        source = Path(raw)
+        if not source.is_absolute() and view.run_dir is not None:
+            source = view.run_dir / source
+        target = out_dir / "thumbs" / f"run{run_index}" / "refs" / f"{safe_name(sample.id)}_{k}.jpg"
+        if source.is_file() and _thumbnail(source, target, max(64, thumb_px // 2)):
+            refs.append({"thumb": target.relative_to(out_dir).as_posix(),
+                         "full": Path(os.path.relpath(source, out_dir)).as_posix(), "name": source.name})
+        else:
+            refs.append({"thumb": None, "full": None, "name": f"{source.name} (not found)"})
+    done[sample.id] = refs
+    return refs
+
+
 def gallery_items(view: RunView, run_index: int, out_dir: Path, thumb_px: int) -> list[dict]:
     """One JSON-ready item per scored image, with thumbnail paths relative to ``out_dir``."""
+    from echo4o_eval.report.details import checklist_text, judge_sections, values_section
     from echo4o_eval.store import safe_name
 
     samples = {s.id: s for s in view.samples}
+    benchmark = view.benchmark_id
+    reference_thumbs: dict = {}
     items = []
     for score in view.scores:
         sample = samples.get(score.sample_id)
@@ -98,11 +134,19 @@ def gallery_items(view: RunView, run_index: int, out_dir: Path, thumb_px: int) -
                 thumb = target.relative_to(out_dir).as_posix()
             full = Path(os.path.relpath(source, out_dir)).as_posix()
         judges, detections, size = [], [], None
-        for j in view.judgements.get(key, []):
-            judges.append({"key": j.key, "status": j.status.value,
-                           "replies": [_clip(r) for r in j.replies[-2:]],
-                           "parsed": _clip(list(j.parsed)) if j.parsed else "",
-                           "error": _clip(j.error or "")})
+        judgements = view.judgements.get(key, [])
+        sections = []
+        values = values_section(score.values)
+        if values:
+            sections.append(values)
+        if sample is not None:
+            sections += judge_sections(benchmark, sample, judgements)
+        for n, j in enumerate(judgements):
+            if n < MAX_JUDGE_REPLIES:
+                judges.append({"key": j.key, "status": j.status.value,
+                               "replies": [_clip(r) for r in j.replies[-2:]],
+                               "parsed": _clip(list(j.parsed)) if j.parsed else "",
+                               "error": _clip(j.error or "")})
             if j.detections:
                 size = list(j.image_size) if j.image_size else size
                 detections += [{"c": d.class_name, "b": list(d.box), "s": round(d.score, 3),
@@ -111,10 +155,11 @@ def gallery_items(view: RunView, run_index: int, out_dir: Path, thumb_px: int) -
         items.append({
             "sid": score.sample_id, "i": score.image_index, "tag": score.tag,
             "prompt": sample.prompt if sample else "", "status": score.status.value,
-            "verdict": verdict(score.values), "values": {k: v if not isinstance(v, str) else _clip(v)
-                                                         for k, v in score.values.items()},
-            "main": primary_number(score.values),
-            "reason": _clip(score.reason), "checklist": _clip(dict(sample.metadata)) if sample else "",
+            "verdict": verdict(score.values), "main": primary_number(score.values),
+            "reason": _clip(score.reason),
+            "checklist": _clip(checklist_text(benchmark, sample)) if sample else "",
+            "sections": sections, "n_judgements": len(judgements),
+            "refs": _reference_images(view, sample, run_index, out_dir, thumb_px, reference_thumbs),
             "thumb": thumb, "full": full, "judges": judges, "dets": detections, "size": size,
             "gen_error": _clip(generation.error or "") if generation else "",
         })

@@ -90,7 +90,7 @@
   }
   function card(item, showBoxes) {
     var verdictClass = item.verdict === true ? "pass" : item.verdict === false ? "fail" : "none";
-    var node = el("div", "card v-" + verdictClass);
+    var node = el("div", "card v-" + verdictClass + ((item.sections || []).length > 1 || (item.refs || []).length ? " wide" : ""));
     node.setAttribute("data-sid", item.sid);
     var fig = el("div", "fig");
     if (item.thumb) {
@@ -110,20 +110,69 @@
     head.appendChild(el("span", "badge", item.tag));
     head.appendChild(el("span", "badge st-" + item.status, item.status));
     if (item.verdict !== null) head.appendChild(el("span", "badge " + verdictClass, verdictClass));
+    else if (item.main !== null && item.main !== undefined) head.appendChild(el("span", "badge score", "score " + formatCell(item.main)));
     node.appendChild(head);
     node.appendChild(el("p", "prompt", item.prompt));
+    if (item.refs && item.refs.length) node.appendChild(referenceStrip(item.refs));
     if (item.reason) node.appendChild(el("div", "reason small", item.reason));
+    (item.sections || []).forEach(function (section) { node.appendChild(detailTable(section)); });
     var more = el("details");
-    more.appendChild(el("summary", "small", "checklist, scores, judge replies"));
+    var hidden = (item.n_judgements || 0) - (item.judges || []).length;
+    more.appendChild(el("summary", "small", "checklist, judge replies" + (item.n_judgements ? " (" + item.n_judgements + ")" : "")));
     more.appendChild(pre("checklist / metadata", item.checklist));
-    more.appendChild(pre("score values", JSON.stringify(item.values)));
     (item.judges || []).forEach(function (j) {
       var text = "status: " + j.status + (j.error ? "\nerror: " + j.error : "") +
         (j.parsed ? "\nparsed: " + j.parsed : "") + (j.replies.length ? "\nreply: " + j.replies.join("\n---\n") : "");
       more.appendChild(pre("judge " + j.key, text));
     });
+    if (hidden > 0) more.appendChild(el("div", "small muted", hidden + " more judge replies (all answers are in the tables above; raw replies in the run's records)"));
     node.appendChild(more);
     return node;
+  }
+  function formatCell(value) {
+    if (value === null || value === undefined) return "—";
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Math.round(value * 1000) / 1000);
+    return String(value);
+  }
+  function detailTable(section) {
+    var wrap = el("div", "details-table");
+    wrap.appendChild(el("div", "small muted", section.title));
+    var table = el("table", "dt");
+    var headRow = el("tr");
+    section.head.forEach(function (h) { headRow.appendChild(el("th", null, h)); });
+    table.appendChild(el("thead")).appendChild(headRow);
+    var body = el("tbody");
+    section.rows.forEach(function (row) {
+      var tr = el("tr");
+      row.forEach(function (value) {
+        var verdictWord = value === true || value === "yes" ? "yes" : value === false || value === "no" ? "no" : null;
+        var td = el("td", verdictWord ? "ans-" + verdictWord : (typeof value === "number" ? "num" : null),
+          value === true ? "yes ✓" : value === false ? "no ✗" : formatCell(value));
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    table.appendChild(body);
+    wrap.appendChild(table);
+    return wrap;
+  }
+  function referenceStrip(refs) {
+    var strip = el("div", "refs");
+    strip.appendChild(el("span", "small muted", "references:"));
+    refs.forEach(function (ref, k) {
+      if (ref.thumb) {
+        var link = el("a");
+        link.href = ref.full || ref.thumb;
+        link.title = ref.name;
+        var img = el("img", "ref");
+        img.loading = "lazy"; img.alt = "reference " + (k + 1); img.src = ref.thumb;
+        link.appendChild(img);
+        strip.appendChild(link);
+      } else {
+        strip.appendChild(el("span", "small warn", ref.name));
+      }
+    });
+    return strip;
   }
   function initGallery(block) {
     var run = block.getAttribute("data-run");
@@ -140,7 +189,7 @@
         if (verdict === "pass" && it.verdict !== true) return false;
         if (verdict === "fail" && it.verdict !== false) return false;
         if (verdict === "none" && it.verdict !== null) return false;
-        if (text && (it.prompt + " " + it.sid).toLowerCase().indexOf(text) < 0) return false;
+        if (text && (it.prompt + " " + it.sid + " " + (it.reason || "")).toLowerCase().indexOf(text) < 0) return false;
         return true;
       });
     }
@@ -161,6 +210,7 @@
       q(".next").disabled = state.page >= pages - 1;
     }
     function refilter() { state.matches = filtered(); state.page = 0; render(); }
+    if (!items.some(function (it) { return it.dets && it.dets.length; })) q(".f-boxes").parentNode.hidden = true;
     [".f-tag", ".f-status", ".f-verdict", ".f-boxes"].forEach(function (cls) { q(cls).addEventListener("change", refilter); });
     q(".f-text").addEventListener("input", refilter);
     q(".prev").addEventListener("click", function () { state.page -= 1; render(); });
