@@ -73,7 +73,7 @@ LOADING_OPTIONS = ("bagel_repo", "device", "device_map", "max_memory_per_gpu", "
 FLOATS = ("cfg_text_scale", "cfg_img_scale", "cfg_renorm_min", "timestep_shift", "text_temperature")
 INTEGERS = ("num_timesteps", "width", "height", "max_think_token_n")
 BOOLEANS = ("think", "do_sample")
-NOT_PASSED = ("task", "width", "height")  # turned into image_shapes / used by the adapter
+NOT_PASSED = ("task", "metadata", "width", "height")  # for the adapter/runner; never passed on
 # Modules that Bagel's notebook keeps on one device when the model is spread over GPUs.
 SAME_DEVICE_MODULES = ("language_model.model.embed_tokens", "time_embedder", "latent_pos_embed",
                        "vae2llm", "llm2vae", "connector", "vit_pos_embed")

@@ -44,7 +44,7 @@ LOADING_OPTIONS = ("device", "dtype", "batch_size", "pipeline_class", "variant",
 INTEGER_PARAMS = ("width", "height", "num_inference_steps", "batch_size", "max_reference_images")
 FLOAT_PARAMS = ("guidance_scale", "true_cfg_scale", "strength")
 IMAGE_ARGUMENTS = ("input_images", "image")  # call arguments that take conditioning images
-NOT_PASSED = ("task",)  # request params for the adapter itself, never given to the pipeline
+NOT_PASSED = ("task", "metadata")  # request params for the adapter or runner, never passed on
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -197,6 +197,8 @@ class DiffusersModel:
         self, batch: list[GenerationRequest], call: dict[str, Any], ignored: list[str]
     ) -> list[Generation]:
         recorded = {**call, "pipeline": type(self.pipeline).__name__}
+        if "task" in batch[0].params:
+            recorded["task"] = batch[0].params["task"]
         if ignored:
             recorded["ignored_params"] = ignored
         conditioned = bool(batch[0].reference_images)
