@@ -109,3 +109,16 @@ def test_describe_names_the_key_variable_not_the_key(fake_openai, tmp_path, monk
 def test_unknown_option_is_rejected():
     with pytest.raises(ValueError, match="unknown openai judge option"):
         JUDGES.get("openai")("m", {"temprature": 0})
+
+
+def test_max_tokens_field_and_vote_ties(fake_openai, tmp_path, image):
+    from echo4o_eval.judges.vlm_messages import combine_votes
+
+    server = fake_openai()
+    make_judge(server, tmp_path, max_tokens_field="max_completion_tokens").judge(
+        [JudgeRequest(key="k", images=(image,), text="t", params={"max_tokens": 30})])
+    body = server.requests[0]["body"]
+    assert body["max_completion_tokens"] == 30 and "max_tokens" not in body
+    assert combine_votes([{"ok": 1}, {"ok": 0}], "majority") == {"ok": 0}  # ties: conservative
+    assert combine_votes([{"s": 4}, {"s": 8}, {"s": None}], "majority") == {"s": 4}
+    assert combine_votes([3, 9, 4], "median") == 4

@@ -79,3 +79,30 @@ def test_dpg_run_with_four_crops(fake_openai, tmp_path, data_dir, monkeypatch):
     crops = [r["body"]["messages"][-1]["content"][1]["image_url"]["url"] for r in server.requests]
     assert len(set(crops)) == 4  # four different crops were sent
     assert "dpg_bench" in output
+
+
+def test_omnicontext_run_sends_references_then_result(fake_openai, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("ECHO4O_E2E_KEY", SECRET)
+    monkeypatch.setenv("ECHO4O_CACHE_DIR", str(tmp_path / "cache"))
+    rows = {"key": ["k1", "k2"], "task_type": ["multi_object", "scene_character"],
+            "instruction": ["Put the cup on the table.", "The man stands in the park."],
+            "instruction_language": ["en", "en"],
+            "input_images": [[Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 255, 0))],
+                             [Image.new("RGB", (8, 8), (0, 0, 255))]]}
+    features = datasets.Features({"key": datasets.Value("string"), "task_type": datasets.Value("string"),
+                                  "instruction": datasets.Value("string"),
+                                  "instruction_language": datasets.Value("string"),
+                                  "input_images": datasets.Sequence(datasets.Image())})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "data" / "omnicontext"))
+    images = tmp_path / "images"
+    for task, key in (("multi_object", "k1"), ("scene_character", "k2")):
+        (images / task).mkdir(parents=True)
+        Image.new("RGB", (16, 16), (9, 9, 9)).save(images / task / f"{key}.png")
+    server = fake_openai(responder=any_benchmark_reply)
+    output = run_cli(common(tmp_path, server, tmp_path / "data", "omnicontext", images))
+    assert server.count("chat") == 4  # two criteria per image
+    image_counts = sorted(sum(1 for part in r["body"]["messages"][-1]["content"] if part["type"] == "image_url")
+                          for r in server.requests)
+    assert image_counts == [2, 2, 3, 3]  # references first, then the result
+    assert "omnicontext" in output

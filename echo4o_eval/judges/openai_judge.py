@@ -7,7 +7,8 @@ image_detail (low/high/auto; omitted by default like the official scripts), imag
 (jpeg/png), image_max_side, concurrency, rpm, tpm, max_retries, parse_retries, votes,
 vote_rule (majority/mean/median), cache_dir ("none" disables the cache), timeout, prices
 (mapping or JSON/YAML file), structured_output (send JSON-schema response_format; default on),
-backoff_base / backoff_cap (seconds of the exponential back-off between retries).
+backoff_base / backoff_cap (seconds of the exponential back-off between retries),
+max_tokens_field ("max_tokens", or "max_completion_tokens" for models that require it).
 
 Per-request ``JudgeRequest.params`` give the benchmark's settings (e.g. official max_tokens);
 options the user set explicitly win over them. ``Judgement.parsed[0]`` is the value to score
@@ -37,11 +38,12 @@ _OPTION_TYPES: dict[str, Any] = {
     "rpm": float, "tpm": float, "max_retries": int, "parse_retries": int, "votes": int,
     "vote_rule": str, "cache_dir": str, "timeout": float, "prices": None,
     "structured_output": bool, "backoff_base": float, "backoff_cap": float,
+    "max_tokens_field": str,
 }
 _DEFAULTS = {"temperature": 0.0, "max_tokens": 1024, "image_format": "jpeg", "concurrency": 16,
              "max_retries": 6, "parse_retries": 2, "votes": 1, "vote_rule": "majority",
              "timeout": 120.0, "api_key_env": "OPENAI_API_KEY", "structured_output": True,
-             "backoff_base": 1.0, "backoff_cap": 60.0}
+             "backoff_base": 1.0, "backoff_cap": 60.0, "max_tokens_field": "max_tokens"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -116,7 +118,11 @@ class OpenAIJudge:
         for name in ("temperature", "max_tokens", "seed"):
             if name in self.user_options:  # what the user set explicitly wins
                 params[name] = self.user_options[name]
-        return {k: v for k, v in params.items() if v is not None}
+        params = {k: v for k, v in params.items() if v is not None}
+        field = self.options["max_tokens_field"]  # newer OpenAI models want max_completion_tokens
+        if field != "max_tokens" and "max_tokens" in params:
+            params[field] = params.pop("max_tokens")
+        return params
 
     def _call(self, request: JudgeRequest, vote: int) -> ApiCall:
         urls = [self._encode(path, tuple(request.crop) if request.crop and i == len(request.images) - 1

@@ -106,7 +106,8 @@ def _combine(values: list[Any], rule: str) -> Any:
         counts = Counter(json.dumps(v) for v in values)
         top = max(counts.values())
         # most common value; ties go to the lowest (the conservative verdict)
-        winners = sorted((json.loads(k) for k, c in counts.items() if c == top), key=float)
+        winners = sorted((json.loads(k) for k, c in counts.items() if c == top),
+                         key=lambda v: (v is None, float(v) if v is not None else 0.0))
         return winners[0]
     return first
 
