@@ -184,3 +184,22 @@ def test_vlm_report_in_headless_chromium(vlm_report):
     shot = _run_chromium(binary, "--window-size=1280,3000", "--virtual-time-budget=3000",
                          f"--screenshot={artifacts / 'report_vlm.png'}", (out / "index.html").as_uri())
     assert shot.returncode == 0 and (artifacts / "report_vlm.png").stat().st_size > 10_000
+
+
+def test_official_pack_replies_render_as_rows():
+    from echo4o_eval.prompts import geneval_pp, imagine
+    from echo4o_eval.report.details import judge_sections
+    from echo4o_eval.types import Judgement, Sample, Status
+
+    sample = Sample("1", 0, "a photo of 2 dogs", "counting",
+                    {"tag": "counting", "include": [{"class": "dog", "count": 2}], "prompt": "a photo of 2 dogs"})
+    reply = '```json\n{"correct": 0, "reason": "only one dog"}\n```'
+    official = Judgement("main", "openai:gpt-4.1", Status.OK, replies=(reply,),
+                         parsed=(geneval_pp.official_parse(reply),))
+    assert judge_sections("geneval_pp", sample, [official]) == [
+        {"title": "judge scores", "head": ["criterion", "score", "reason"], "rows": [["correct", 0, "only one dog"]]}]
+    text = "Fantasy Fulfillment: 7\nIdentity Preservation: 9\nAesthetic Quality: 8\nThe fur is blue."
+    scores = Judgement("main", "openai:gpt-4.1", Status.OK, replies=(text,), parsed=(imagine.official_parse(text),))
+    rows = judge_sections("imagine_bench", sample, [scores])[0]["rows"]
+    assert rows == [["Fantasy Fulfillment", 7.0, ""], ["Identity Preservation", 9.0, ""],
+                    ["Aesthetic Quality", 8.0, ""]]  # free-text reply: reasons stay in the raw reply
