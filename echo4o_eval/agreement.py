@@ -215,7 +215,7 @@ def format_agreement(result: Agreement, rater_a: str, rater_b: str) -> str:
     >>> print(format_agreement(agreement_between(a, a), "A", "B").splitlines()[1])
     images rated by both: 2   observed agreement: 1.000   Cohen's kappa: 1.000
     """
-    width = max(len(rater_a), 6) + 7
+    width = 10
     lines = [
         f"A = {rater_a}   B = {rater_b}",
         f"images rated by both: {result.n}   observed agreement: {_number(result.observed)}   "

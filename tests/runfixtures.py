@@ -57,7 +57,7 @@ def jitter(table, share: float, seed: int):
 
 def write_run(run_dir: Path, samples, table, model: str, images: int = 2, failures=(),
               image_px: int = 0, n_boot: int = 100, created="2026-11-28T10:00:00+00:00",
-              judge_reason: str = "") -> Path:
+              judge_reason: str = "", judge: str = "mask2former-clip") -> Path:
     """A GenEval run dir: manifest, samples, records, PNG images (when image_px > 0), result.
 
     ``failures``: (sample_id, image_index, Status) tuples scored as failures.
@@ -65,7 +65,7 @@ def write_run(run_dir: Path, samples, table, model: str, images: int = 2, failur
     store = RunStore(run_dir)
     manifest = {
         "benchmark": "geneval@1.0", "benchmark_id": "geneval", "benchmark_version": "1.0",
-        "model": {"spec": model}, "judge": {"spec": "mask2former-clip", "describe": {}},
+        "model": {"spec": model}, "judge": {"spec": judge, "describe": {}},
         "judge_kind": "detector", "evaluator_options": {"mode": "default"},
         "fingerprint": f"fp-{model}", "created": created, "images_per_prompt": images,
     }

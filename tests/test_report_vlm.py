@@ -203,3 +203,14 @@ def test_official_pack_replies_render_as_rows():
     rows = judge_sections("imagine_bench", sample, [scores])[0]["rows"]
     assert rows == [["Fantasy Fulfillment", 7.0, ""], ["Identity Preservation", 9.0, ""],
                     ["Aesthetic Quality", 8.0, ""]]  # free-text reply: reasons stay in the raw reply
+
+
+def test_agreement_refuses_scale_scored_runs_and_compares_vlm_verdicts(vlm_report):
+    gpp, imagine = map(str, vlm_report["runs"][:2])
+    refused = CliRunner().invoke(main, ["agreement", imagine, imagine])
+    assert refused.exit_code == 1 and "no image has an OK pass/fail verdict" in refused.output
+    same = CliRunner().invoke(main, ["agreement", gpp, gpp, "--format", "json"])
+    data = json.loads(same.output)
+    assert data["n"] == 13 and data["kappa"] == pytest.approx(1.0)
+    assert data["notes"] == ["1 image(s) of run A without an OK pass/fail verdict left out",
+                             "1 image(s) of run B without an OK pass/fail verdict left out"]
