@@ -18,7 +18,8 @@ Options (``resolve_model(spec, options)``): ``device`` (default: this rank's GPU
 variant such as ``fp16``), ``generator_device`` (``cpu``, the default, gives the same noise on every
 device), ``max_reference_images`` (requests with more reference images fail with a clear status;
 set it to 1 for pipelines that take a single input image, which otherwise may silently use only
-the first or treat the images as a batch). Every other option is a generation setting that overrides both the request's params and
+the first or treat the images as a batch), ``cpu_offload`` (true: keep components on the CPU and
+move each to the GPU while it runs, for pipelines larger than the GPU's memory). Every other option is a generation setting that overrides both the request's params and
 the pipeline defaults: ``width``, ``height``, ``num_inference_steps``, ``guidance_scale``,
 ``negative_prompt`` or any argument of the pipeline's ``__call__`` (e.g. ``true_cfg_scale``).
 
@@ -40,7 +41,7 @@ from echo4o_eval.optional import require_module
 from echo4o_eval.types import Generation, GenerationRequest, Status
 
 LOADING_OPTIONS = ("device", "dtype", "batch_size", "pipeline_class", "variant", "generator_device",
-                   "max_reference_images")
+                   "max_reference_images", "cpu_offload")
 INTEGER_PARAMS = ("width", "height", "num_inference_steps", "batch_size", "max_reference_images")
 FLOAT_PARAMS = ("guidance_scale", "true_cfg_scale", "strength")
 IMAGE_ARGUMENTS = ("input_images", "image")  # call arguments that take conditioning images
@@ -110,6 +111,7 @@ class DiffusersModel:
         self.generator_device = str(options.get("generator_device", "cpu"))
         limit = options.get("max_reference_images")
         self.max_reference_images = None if limit in (None, "") else int(limit)
+        self.cpu_offload = False
         if pipeline is None:
             self.pipeline = self._load(diffusers, options)
         else:
@@ -152,7 +154,13 @@ class DiffusersModel:
             if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] is None:
                 kwargs[name] = None
         pipeline = pipeline_class.from_pretrained(self.source, **kwargs)
-        pipeline.to(self.device)
+        offload = str(options.get("cpu_offload", "false")).lower() in ("1", "true", "yes", "on")
+        if offload and self.device.startswith("cuda"):
+            # Components move to the GPU one at a time: large pipelines on small GPUs.
+            pipeline.enable_model_cpu_offload(device=self.device)
+        else:
+            pipeline.to(self.device)
+        self.cpu_offload = offload and self.device.startswith("cuda")
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 
@@ -263,6 +271,7 @@ class DiffusersModel:
             "batch_size": self.batch_size,
             "generator_device": self.generator_device,
             "image_argument": self.image_argument,
+            "cpu_offload": self.cpu_offload,
             "overrides": dict(self.overrides),
             "diffusers_version": diffusers.__version__,
         }
