@@ -44,6 +44,7 @@ def demo(tmp_path_factory, data_dir):
     return root
 
 
+@pytest.mark.slow  # builds five runs (~2,000 fsync'd records): 5-15 s on a busy 2-core machine
 @pytest.mark.parametrize("command,code,shown", doc_examples(), ids=lambda v: v[:60] if isinstance(v, str) else None)
 def test_example_runs(demo, data_dir, monkeypatch, command, code, shown):
     monkeypatch.chdir(demo)
