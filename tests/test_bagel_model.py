@@ -78,7 +78,7 @@ def test_loading_builds_like_the_notebook_and_leaks_no_module_names(checkpoint):
 
 
 def test_text_to_image_defaults_follow_the_papers(model, tmp_path):
-    generation = model.generate([request(tmp_path, 0, task="text_to_image")])[0]
+    generation = model.generate([request(tmp_path, 0, task="text_to_image", metadata={"tag": "x"})])[0]
     assert generation.status is Status.OK
     call = last_call(model)
     assert call["inputs"] == [("text", "a photo of a bench")]
@@ -90,6 +90,7 @@ def test_text_to_image_defaults_follow_the_papers(model, tmp_path):
     assert generation.params["task"] == "text_to_image"
     assert generation.params["cfg_interval"] == [0.4, 1.0]
     assert generation.params["output_size"] == [1024, 1024]
+    assert "metadata" not in generation.params and "ignored_params" not in generation.params
 
 
 def test_multi_reference_passes_images_then_text_with_its_defaults(model, tmp_path):

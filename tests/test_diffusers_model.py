@@ -69,7 +69,7 @@ def test_seed_alone_decides_the_image_not_the_batch(model, tmp_path):
 
 def test_model_options_override_request_params(model, tmp_path):
     generation = model.generate([request(tmp_path, 0, seed=1, steps=50, width=1024,
-                                         cfg_text_scale=4.0)])[0]
+                                         cfg_text_scale=4.0, metadata={"tag": "x"})])[0]
     assert generation.status is Status.OK
     assert generation.params["num_inference_steps"] == 2 and generation.params["width"] == 64
     assert generation.params["ignored_params"] == ["cfg_text_scale"]

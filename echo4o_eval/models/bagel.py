@@ -259,7 +259,8 @@ class BagelModel:
                               Status.GENERATION_ERROR, error=f"bad generation params: {exc}")
         call = {k: v for k, v in settings.items() if k in self._accepted and k not in NOT_PASSED}
         call["image_shapes"] = (int(settings["height"]), int(settings["width"]))
-        recorded = {**settings, "image_shapes": list(call["image_shapes"])}
+        recorded = {k: v for k, v in settings.items() if k != "metadata"}
+        recorded["image_shapes"] = list(call["image_shapes"])
         ignored = sorted(k for k in settings if k not in self._accepted and k not in NOT_PASSED)
         if ignored:
             recorded["ignored_params"] = ignored
