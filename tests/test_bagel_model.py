@@ -173,3 +173,12 @@ def test_bare_checkpoint_path_resolves_to_bagel(checkpoint):
 
     built = resolve_model(str(checkpoint), {"bagel_repo": str(STAND_IN_REPO), "device": "cpu"})
     assert isinstance(built, BagelModel) and built.id == f"bagel:{checkpoint}"
+
+
+def test_device_map_auto_is_refused_under_several_ranks(checkpoint, monkeypatch):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(BagelSetupError, match="device_map=auto spreads one model"):
+        BagelModel(str(checkpoint), {"bagel_repo": str(STAND_IN_REPO), "device_map": "auto"})
+    with pytest.raises(ValueError, match="device_map must be 'single' or 'auto'"):
+        BagelModel(str(checkpoint), {"bagel_repo": str(STAND_IN_REPO), "device_map": "balanced"})

@@ -144,7 +144,16 @@ class BagelModel:
         self.id = f"bagel:{checkpoint}"
         self.device_map_mode = str(options.get("device_map", "single"))
         requested = options.get("device")
+        if self.device_map_mode not in ("single", "auto"):
+            raise ValueError(f"device_map must be 'single' or 'auto', not {self.device_map_mode!r}")
         if self.device_map_mode == "auto":
+            from echo4o_eval.distributed import rank_info
+
+            if rank_info().is_distributed:
+                raise BagelSetupError(
+                    "device_map=auto spreads one model over every visible GPU, but this is one of "
+                    "several ranks (each loads its own model on its own GPU): drop device_map"
+                )
             self.device = "cuda"
         elif requested in (None, "", "auto"):  # Bagel is a GPU model: never fall back to the CPU
             self.device = select_device(None, "cuda" if not _cuda_available() else None)
