@@ -229,6 +229,8 @@ def _run_options(func):
                      help="Bootstrap resamples for confidence intervals (0 = none)."),
         click.option("--judge-batch", type=int, default=64, show_default=True,
                      help="Images whose judge requests are sent together."),
+        click.option("--barrier-timeout", type=float, default=3600.0, show_default=True,
+                     help="Seconds a rank waits for the others under torchrun/accelerate before failing."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
@@ -264,6 +266,7 @@ def _config_from(kwargs, **overrides):
         generation_params=parse_key_values(kwargs["gen_param"], "--gen-param"),
         judge_batch_size=kwargs["judge_batch"],
         n_bootstrap=kwargs["bootstrap"],
+        barrier_timeout_s=kwargs["barrier_timeout"],
         progress=not kwargs["quiet"] and sys.stderr.isatty(),
         **overrides,
     )
@@ -287,7 +290,13 @@ def _execute(config, min_coverage: float) -> None:
         sys.exit(EXIT_COVERAGE)
 
 
-@main.command("run")
+def _grammar_epilog() -> str:
+    from echo4o_eval.models.resolve import describe_model_grammar
+
+    return "\b\n" + describe_model_grammar()
+
+
+@main.command("run", epilog=_grammar_epilog())
 @_run_options
 @click.option("--generate-only", is_flag=True, help="Generate images into the run dir; score later.")
 def run_command(generate_only, **kwargs) -> None:
@@ -300,7 +309,7 @@ def run_command(generate_only, **kwargs) -> None:
     _execute(_config_from(kwargs, generate_only=generate_only), kwargs["min_coverage"])
 
 
-@main.command("score")
+@main.command("score", epilog=_grammar_epilog())
 @_run_options
 def score_command(**kwargs) -> None:
     """Score existing images (a folder, or the images/ of a --generate-only run); never generates."""

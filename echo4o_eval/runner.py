@@ -69,6 +69,7 @@ class RunConfig:
     judge_batch_size: int = 64  # images whose judge requests are sent together
     n_bootstrap: int = 1000
     progress: bool = True
+    barrier_timeout_s: float = 3600.0  # how long ranks wait for each other (multi-process)
 
 
 @dataclass
@@ -130,6 +131,8 @@ class Runner:
         return samples[: self.config.limit] if self.config.limit else samples
 
     def requests_for(self, sample: Sample, store: RunStore) -> list[GenerationRequest]:
+        # "metadata" lets image-reading models check a folder against the benchmark (GenEval's
+        # per-prompt metadata.jsonl); generating adapters ignore it and never record it.
         params = {**self.generation_params, "metadata": sample.metadata}
         return [
             GenerationRequest(
@@ -230,7 +233,7 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
             batches = list(_batched(to_score, config.judge_batch_size))
             for batch in _progress(batches, len(batches), desc, config.progress):
                 scored += _score_batch(batch, by_id, generations, judge, evaluator, writer)
-    distributed.barrier(store.run_dir, info, "scored")
+    distributed.barrier(store.run_dir, info, "scored", timeout_s=config.barrier_timeout_s)
     if not info.is_main or evaluator is None:
         return RunOutcome(store.run_dir, None, generated, scored, {})
     return _finish(runner, store, samples, evaluator, generated, scored)
