@@ -104,6 +104,21 @@ def failed_score(sample: Sample, generation: Generation, judgements: Sequence[Ju
     return None
 
 
+def detector_requests(sample: Sample, generation: Generation) -> list[JudgeRequest]:
+    """The one detector request of an image: colours for the colour clauses' classes, and the
+    clause classes (open-vocabulary detectors search for those); none for failed generations."""
+    if generation.status is not Status.OK or not generation.image_path:
+        return []
+    return [
+        JudgeRequest(
+            key="main",
+            images=(generation.image_path,),
+            color_classes=classes_needing_color(sample.metadata),
+            params={"classes": list(clause_classes(sample.metadata))},
+        )
+    ]
+
+
 class GenEvalEvaluator:
     """GenEval with a detector judge; see the module docstring for options."""
 
@@ -120,16 +135,7 @@ class GenEvalEvaluator:
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """One detector request per generated image; none for failed generations."""
-        if generation.status is not Status.OK or not generation.image_path:
-            return []
-        return [
-            JudgeRequest(
-                key="main",
-                images=(generation.image_path,),
-                color_classes=classes_needing_color(sample.metadata),
-                params={"classes": list(clause_classes(sample.metadata))},
-            )
-        ]
+        return detector_requests(sample, generation)
 
     def score(
         self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]

@@ -25,8 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval.benchmarks.geneval.detector import (
     MODES,
-    classes_needing_color,
-    clause_classes,
+    detector_requests,
     failed_score,
     main_judgement,
 )
@@ -61,16 +60,7 @@ class GenEvalPlusPlusDetectorEvaluator:
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """One detector request per image, asking colours for the colour clauses' classes."""
-        if generation.status is not Status.OK or not generation.image_path:
-            return []
-        return [
-            JudgeRequest(
-                key="main",
-                images=(generation.image_path,),
-                color_classes=classes_needing_color(sample.metadata),
-                params={"classes": list(clause_classes(sample.metadata))},
-            )
-        ]
+        return detector_requests(sample, generation)
 
     def score(
         self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]
