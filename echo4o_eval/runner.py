@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import logging
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from echo4o_eval import distributed
 from echo4o_eval.assets import Assets
@@ -32,15 +31,12 @@ from echo4o_eval.spec import BenchmarkSpec, get_benchmark
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import (
     BenchmarkResult,
-    Generation,
     GenerationRequest,
     Judgement,
     Sample,
-    SampleScore,
     Status,
 )
 
-log = logging.getLogger("echo4o_eval.runner")
 
 
 @dataclass(frozen=True)

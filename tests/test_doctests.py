@@ -6,8 +6,6 @@ import pkgutil
 
 import pytest
 
-import echo4o_eval
-
 
 PACKAGES = ("echo4o_eval", "echo4o_eval.benchmarks", "echo4o_eval.training", "echo4o_eval.data_gen")
 

@@ -1,7 +1,5 @@
 """Loaders of all five benchmarks produce the official samples (ids, tags, metadata)."""
 
-import json
-
 import pytest
 from PIL import Image
 

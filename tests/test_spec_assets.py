@@ -6,7 +6,6 @@ import io
 import tarfile
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,6 @@ against the fake OpenAI server, for the VLM-judged benchmarks."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
