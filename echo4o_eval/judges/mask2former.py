@@ -125,60 +125,70 @@ class Mask2FormerBackend:
         torch = self.torch
         with torch.inference_mode():
             outputs = self.model(pixel_values=self._pixels(images))
-            class_logits = outputs.class_queries_logits.float()
-            mask_logits = outputs.masks_queries_logits
-            return [
-                self._instances(class_logits[i], mask_logits[i], image, mask_classes[i])
-                for i, image in enumerate(images)
-            ]
+            return self._postprocess(outputs.class_queries_logits.float(),
+                                     outputs.masks_queries_logits, images, mask_classes)  # fmt: skip
 
-    def _instances(self, class_logits, mask_logits, image, wanted_masks) -> list[RawInstance]:
+    def _postprocess(self, class_logits, mask_logits, images, mask_classes) -> list[list[RawInstance]]:
+        """Vectorised over the batch: top (query, class) pairs per image, then only the pairs
+        that can pass ``min_score`` get full-resolution masks, in one resize per image size."""
         torch = self.torch
-        probs = class_logits.softmax(dim=-1)[:, :-1]
-        num_classes = probs.shape[1]
-        k = min(self.max_per_image, probs.numel())
-        scores, flat = probs.flatten().topk(k)
-        labels, queries = flat % num_classes, flat // num_classes
+        probs = class_logits.softmax(dim=-1)[:, :, :-1]
+        num_classes = probs.shape[-1]
+        k = min(self.max_per_image, probs.shape[1] * num_classes)
+        scores, flat = probs.flatten(1).topk(k, dim=1)
+        labels = flat % num_classes
         keep = (scores >= self.min_score) & self.known[labels]  # score*mask_score <= score
-        if not bool(keep.any()):
-            return []
-        scores, labels, queries = scores[keep], labels[keep], queries[keep]
-        logits = torch.nn.functional.interpolate(
-            mask_logits[queries][None].float(), size=(image.height, image.width),
-            mode="bilinear", align_corners=False,
-        )[0]  # fmt: skip
-        binary = logits > 0
-        areas = binary.flatten(1).sum(1)
-        mask_scores = (logits.sigmoid() * binary).flatten(1).sum(1) / (areas + 1e-6)
-        final = scores * mask_scores
-        boxes = _mask_boxes(binary)
-        chosen = (final >= self.min_score).nonzero().flatten().tolist()
+        rows, cols = keep.nonzero(as_tuple=True)
+        if rows.numel() == 0:
+            return [[] for _ in images]
+        scores, labels = scores[rows, cols], labels[rows, cols]
+        queries = flat[rows, cols] // num_classes
+        row_list = rows.tolist()
+        out: list[list[RawInstance]] = [[] for _ in images]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for n, row in enumerate(row_list):
+            by_size.setdefault((images[row].height, images[row].width), []).append(n)
         names = [self.class_names[i] for i in labels.tolist()]
-        final_list, box_list, area_list = final.tolist(), boxes.tolist(), areas.tolist()
-        out = []
-        for j in chosen:
-            mask = binary[j].cpu().numpy() if names[j] in wanted_masks else None
-            out.append(RawInstance(names[j], tuple(box_list[j]), final_list[j], mask,
-                                   float(area_list[j])))  # fmt: skip
+        for size, members in by_size.items():
+            index = torch.tensor(members, device=rows.device)
+            logits = torch.nn.functional.interpolate(
+                mask_logits[rows[index], queries[index]][None].float(), size=size,
+                mode="bilinear", align_corners=False,
+            )[0]  # fmt: skip
+            binary = logits > 0
+            areas = torch.count_nonzero(binary.flatten(1), dim=1)
+            mask_scores = logits.sigmoid_().mul_(binary).flatten(1).sum(1) / (areas + 1e-6)
+            final = scores[index] * mask_scores
+            final_list, box_list = final.tolist(), _mask_boxes(binary).tolist()
+            area_list = areas.tolist()
+            for j, n in enumerate(members):
+                if final_list[j] < self.min_score:
+                    continue
+                row = row_list[n]
+                mask = binary[j].cpu().numpy() if names[n] in mask_classes[row] else None
+                out[row].append(RawInstance(names[n], tuple(box_list[j]), final_list[j], mask,
+                                            float(area_list[j])))  # fmt: skip
         return out
 
 
 def _mask_boxes(binary):
-    """(n, 4) float boxes x1, y1, x2 (exclusive), y2 (exclusive) of boolean masks; 0s if empty."""
+    """(n, 4) float boxes x1, y1, x2 (exclusive), y2 (exclusive) of boolean masks; 0s if empty.
+
+    >>> import torch
+    >>> mask = torch.zeros((1, 4, 5), dtype=torch.bool); mask[0, 1:3, 2:4] = True
+    >>> _mask_boxes(torch.cat([mask, torch.zeros_like(mask)])).tolist()
+    [[2.0, 1.0, 4.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
+    """
     import torch
 
-    n, height, width = binary.shape
-    boxes = torch.zeros((n, 4), dtype=torch.float32, device=binary.device)
-    cols, rows = binary.any(dim=1), binary.any(dim=2)
-    xs = torch.arange(width, device=binary.device).expand(n, width)
-    ys = torch.arange(height, device=binary.device).expand(n, height)
-    nonempty = cols.any(dim=1)
-    big = torch.tensor(10**9, device=binary.device)
-    boxes[:, 0] = torch.where(cols, xs, big).min(dim=1).values.float()
-    boxes[:, 2] = torch.where(cols, xs, -1).max(dim=1).values.float() + 1
-    boxes[:, 1] = torch.where(rows, ys, big).min(dim=1).values.float()
-    boxes[:, 3] = torch.where(rows, ys, -1).max(dim=1).values.float() + 1
-    boxes[~nonempty] = 0
+    cols, rows = binary.any(dim=1), binary.any(dim=2)  # (n, W), (n, H)
+    width, height = cols.shape[1], rows.shape[1]
+    cols8, rows8 = cols.to(torch.uint8), rows.to(torch.uint8)
+    boxes = torch.stack([
+        cols8.argmax(dim=1), rows8.argmax(dim=1),  # first set column / row
+        width - cols8.flip(1).argmax(dim=1), height - rows8.flip(1).argmax(dim=1),
+    ], dim=1).float()  # fmt: skip
+    boxes[~cols.any(dim=1)] = 0
     return boxes
 
 
