@@ -129,8 +129,8 @@ class Mask2FormerBackend:
                                      outputs.masks_queries_logits, images, mask_classes)  # fmt: skip
 
     def _postprocess(self, class_logits, mask_logits, images, mask_classes) -> list[list[RawInstance]]:
-        """Vectorised over the batch: top (query, class) pairs per image, then only the pairs
-        that can pass ``min_score`` get full-resolution masks, in one resize per image size."""
+        """Top (query, class) pairs for the whole batch at once, then full-resolution masks only
+        for the pairs that can pass ``min_score``."""
         torch = self.torch
         probs = class_logits.softmax(dim=-1)[:, :, :-1]
         num_classes = probs.shape[-1]
@@ -145,11 +145,15 @@ class Mask2FormerBackend:
         queries = flat[rows, cols] // num_classes
         row_list = rows.tolist()
         out: list[list[RawInstance]] = [[] for _ in images]
-        by_size: dict[tuple[int, int], list[int]] = {}
+        # On CPU one image at a time keeps the full-resolution masks in cache (measured faster
+        # than one big resize); on a GPU one resize per image size.
+        per_image = str(self.device).startswith("cpu")
+        groups: dict[tuple, list[int]] = {}
         for n, row in enumerate(row_list):
-            by_size.setdefault((images[row].height, images[row].width), []).append(n)
+            size = (images[row].height, images[row].width)
+            groups.setdefault((row if per_image else -1, size), []).append(n)
         names = [self.class_names[i] for i in labels.tolist()]
-        for size, members in by_size.items():
+        for (_, size), members in groups.items():
             index = torch.tensor(members, device=rows.device)
             logits = torch.nn.functional.interpolate(
                 mask_logits[rows[index], queries[index]][None].float(), size=size,
