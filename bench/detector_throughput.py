@@ -38,6 +38,10 @@ Ratio 7.6x (7.6-8.0x). Most of the gap is mmdet's full-resolution post-processin
 pairs per image, which GenEval really runs; had the official loop our post-processing, it
 would be ~0.10 s/image, ~2.4x. On 2 CPU cores batching the forward itself buys little (batch
 16 vs 1: ~0.02 vs ~0.027 s/image for the tiny model).
+The ratio is load-sensitive (others share the cores; rounds alternate): at load 2.3-3.7 single
+rounds ranged 4.4x-20.9x, so read the median of ``--repeats`` and note ``uptime``. Our own
+post-processing change measured ~0-5% faster than before at load ~1.8 (A/B in one process):
+the old per-image code was already near the forward's cost on an idle machine.
 
 GPU (H200, ``--full-size --images 64``, ~65 s): ours 51-63 images/s batched vs 20 at batch 1,
 official loop ~5-7 images/s (ratio ~9.4-10x), detector standalone 111-121 images/s; our
