@@ -146,7 +146,7 @@ def command(workspace, server, model, benchmark, run_dir, limit, images) -> list
             *judge_arguments(benchmark, run_dir, workspace, server),
             "--run-dir", str(run_dir), "--data-dir", str(workspace["data"]), "--offline",
             "--limit", str(limit), "--images-per-prompt", str(images), "--bootstrap", "0",
-            "--judge-batch", "2", "-q"]
+            "--judge-batch", "2", "--barrier-timeout", "240", "-q"]
 
 
 def launch(cmd: list[str], workspace, world_size: int) -> list[subprocess.Popen]:
@@ -167,17 +167,24 @@ def launch(cmd: list[str], workspace, world_size: int) -> list[subprocess.Popen]
 
 
 def finish(procs: list[subprocess.Popen]) -> list[str]:
-    outputs = []
+    """Wait for every rank; a rank that fails ends the launch at once with its stderr."""
+    deadline = time.monotonic() + LAUNCH_TIMEOUT_S
     try:
+        while any(proc.poll() is None for proc in procs):
+            failed = [p for p in procs if p.poll() not in (None, 0)]
+            assert not failed, f"rank exited {failed[0].returncode}:\n{failed[0].stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, f"launch still running after {LAUNCH_TIMEOUT_S} s"
+            time.sleep(0.1)
+        outputs = []
         for proc in procs:
-            out, err = proc.communicate(timeout=LAUNCH_TIMEOUT_S)
+            out, err = proc.communicate()
             assert proc.returncode == 0, f"rank exited {proc.returncode}:\n{err[-3000:]}"
             outputs.append(out)
+        return outputs
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    return outputs
 
 
 def records(run_dir: Path, kind: str) -> list[tuple[str, int]]:

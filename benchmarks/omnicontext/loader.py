@@ -58,8 +58,8 @@ def _save_inputs(images, key: str, out_dir: Path) -> tuple[str, ...]:
     paths = []
     for i, image in enumerate(images):
         path = folder / f"{i}.png"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp.png")
+        if not path.exists():  # several ranks may load at once: private temp name per process
+            tmp = path.with_name(f".{i}.{os.getpid()}.tmp.png")
             image.save(tmp)
             os.replace(tmp, path)
         paths.append(str(path))
