@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from echo4o_eval.benchmarks.dpg_bench.loader import load_questions
+from echo4o_eval.benchmarks.dpg_bench.loader import load_questions, official_dtype_quirks
 from echo4o_eval.benchmarks.dpg_bench.vlm import DPGBenchEvaluator
 from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.benchmarks.imagine_bench.vlm import ImagineBenchEvaluator
@@ -162,26 +162,19 @@ def test_omnicontext_averages(case, variant):
     assert close(result.metrics["subject_consistency" + suffix].value, average["SC"])
 
 
-PANDAS_DTYPE_QUIRKS = {
-    "integer_dependency_column_crash": "pandas reads an all-integer dependency column as int and the official run crashes",
-    "numeric_item_ids_all_fail": "pandas reads all-numeric item ids as int, so no image finds its questions",
-}
-
-
 @pytest.mark.parametrize("case", cases("dpg"))
 def test_dpg_parity(case, tmp_path):
-    if case["case"] in PANDAS_DTYPE_QUIRKS:
-        pytest.skip("not reproduced (documented in benchmarks/dpg_bench/README.md): "
-                    + PANDAS_DTYPE_QUIRKS[case["case"]])
     csv_path = tmp_path / "dpg.csv"
     csv_path.write_text(case["input"]["csv"])
     questions = load_questions(csv_path)
+    quirks = official_dtype_quirks(csv_path)
     ev = DPGBenchEvaluator({"mode": "parity", "crops": case["input"]["pic_num"],
                             "resolution": case["input"]["resolution"]})
     samples, scores, names = [], [], []
     for i, image in enumerate(case["input"]["images"]):
         key = image["filename"].split(".")[0]
-        sample = Sample(id=key, index=i, prompt="p", tag="dpg", metadata={"questions": questions.get(key, [])})
+        sample = Sample(id=key, index=i, prompt="p", tag="dpg",
+                        metadata={"questions": questions.get(key, []), "official_dtype_quirks": quirks})
         samples.append(sample)
         judgements = [
             Judgement(key=f"q{pid}@crop{c}", judge_id="golden", status=Status.OK,
@@ -192,6 +185,10 @@ def test_dpg_parity(case, tmp_path):
         scores.append(ev.score(sample, ok_generation(key, i), judgements))
         names.append(image["filename"])
     expected = case["expected"]
+    if "error" in expected:  # the official run crashed as a whole: every image fails, no score
+        assert all(s.status is Status.SCORE_ERROR and expected["error"] in s.reason for s in scores)
+        assert ev.aggregate(samples, scores).metrics["overall"].value is None
+        return
     per_image = expected["per_image"]
     failed = {n for n, s in zip(names, scores) if s.status is not Status.OK}
     assert failed == set(expected["failed_images"])

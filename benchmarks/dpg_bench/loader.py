@@ -2,7 +2,8 @@
 
 Each Sample carries its questions in CSV order in ``metadata["questions"]``; every question
 keeps its 0-based ``csv_row`` so the parity evaluator can reproduce the official script's
-skipping of the first data row.
+skipping of the first data row, and ``metadata["official_dtype_quirks"]`` says how pandas
+would have typed the CSV in the official script (see :func:`official_dtype_quirks`).
 
 Example:
     >>> from echo4o_eval.spec import get_benchmark
@@ -41,6 +42,26 @@ def parse_dependency(text: str, path, row: int) -> list[int]:
         raise BenchmarkFileError(f"{path}: data row {row + 1}: bad dependency {text!r}") from exc
 
 
+def _all_integers(values) -> bool:
+    values = [str(v).strip() for v in values]
+    return bool(values) and all(v.lstrip("+-").isdigit() for v in values)
+
+
+def official_dtype_quirks(path) -> dict[str, bool]:
+    """How pandas would type two CSV columns in the official script (its parity quirks).
+
+    ``item_id_integer``: every item id is a number, so pandas reads the column as integers and
+    the official script finds no questions for any image file name. ``dependency_integer``: no
+    dependency lists a second parent, so pandas reads integers and the official
+    ``dependency.split(',')`` crashes the whole run.
+    """
+    rows = read_csv_rows(path, COLUMNS)
+    return {
+        "item_id_integer": _all_integers(r["item_id"] for r in rows),
+        "dependency_integer": _all_integers(r["dependency"] for r in rows),
+    }
+
+
 def load_questions(path) -> dict[str, list[dict]]:
     """Questions per item id, in CSV order."""
     questions: dict[str, list[dict]] = defaultdict(list)
@@ -71,7 +92,9 @@ def load_samples(assets, variant: str | None = None) -> list[Sample]:
     if variant not in (None, "default"):
         raise ValueError(f"dpg_bench has no variant {variant!r}")
     prompt_dir = assets.path("prompts")
-    questions = load_questions(assets.path("questions"))
+    csv_path = assets.path("questions")
+    questions = load_questions(csv_path)
+    quirks = official_dtype_quirks(csv_path)
     files = sorted(prompt_dir.glob("*.txt"), key=numeric_name_key)
     if not files:
         raise BenchmarkFileError(f"{prompt_dir}: no prompt files")
@@ -85,7 +108,7 @@ def load_samples(assets, variant: str | None = None) -> list[Sample]:
                 index=index,
                 prompt=prompt,
                 tag="dpg",
-                metadata={"questions": questions.get(item_id, [])},
+                metadata={"questions": questions.get(item_id, []), "official_dtype_quirks": quirks},
             )
         )
     return samples

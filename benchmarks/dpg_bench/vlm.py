@@ -92,8 +92,23 @@ class DPGBenchEvaluator:
                 size = img.size
         return grid_boxes(self.options["crops"], size, self.options["resolution"])
 
+    def official_failure(self, sample: Sample) -> str | None:
+        """Parity: why the official script could not score this image (pandas dtype quirks)."""
+        quirks = sample.metadata.get("official_dtype_quirks") or {}
+        if not self.parity:
+            return None
+        if quirks.get("dependency_integer"):
+            return ("parity: the official script crashes on this CSV (no dependency lists two "
+                    "parents, pandas reads integers, and `.split(',')` raises AttributeError)")
+        if quirks.get("item_id_integer"):
+            return ("parity: the official script finds no questions for this image (every item id "
+                    "is a number, so pandas reads integers that never equal the file name)")
+        return None
+
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         if generation.status is not Status.OK or generation.image_path is None:
+            return []
+        if self.official_failure(sample):
             return []
         official = self.options["prompt_pack"] == "official"
         parse = prompts.official_parse if self.parity else (
@@ -112,6 +127,10 @@ class DPGBenchEvaluator:
         failed = generation_failure(sample, generation)
         if failed:
             return failed
+        official = self.official_failure(sample)
+        if official:
+            return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                               reason=official)
         questions = self.questions(sample)
         if not questions:
             return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
