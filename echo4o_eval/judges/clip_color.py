@@ -170,16 +170,30 @@ class ClipColorClassifier:
         self._classifiers[class_name] = emb
         return emb
 
-    def classify(self, items: Sequence[ColorItem]) -> list[str]:
-        """Colour name per item, in order; items of any classes and images mix in one batch."""
+    def prepare(self, item: ColorItem):
+        """CLIP input tensor (3, S, S) of one object crop; thread-safe, host only (the detector
+        judge runs it on its workers while the device is busy)."""
+        return self.preprocess(object_crop(item, self.background, self.crop))
+
+    def classify(self, items: Sequence[ColorItem], prepared: Sequence[Any] | None = None) -> list[str]:
+        """Colour name per item, in order; items of any classes and images mix in one batch.
+        ``prepared``: :meth:`prepare` of each item, when already made."""
         torch = self.torch
         colors: list[str] = []
         dtype = next(self.model.parameters()).dtype
+        cuda = str(self.device).startswith("cuda")
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            pixels = torch.stack(
-                [self.preprocess(object_crop(i, self.background, self.crop)) for i in chunk]
-            ).to(self.device, dtype)
+            if prepared is not None:
+                tensors = list(prepared[start : start + self.batch_size])
+            else:
+                tensors = [self.prepare(i) for i in chunk]
+            if cuda:  # pinned host batch, asynchronous copy
+                host = torch.empty((len(tensors), *tensors[0].shape), dtype=tensors[0].dtype,
+                                   pin_memory=True)  # fmt: skip
+                pixels = torch.stack(tensors, out=host).to(self.device, non_blocking=True).to(dtype)
+            else:
+                pixels = torch.stack(tensors).to(self.device, dtype)
             weights = torch.stack([self.classifier(i.class_name) for i in chunk])  # (n, 10, D)
             with torch.inference_mode():
                 feats = self.model.encode_image(pixels).float()

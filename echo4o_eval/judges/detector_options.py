@@ -10,7 +10,7 @@ Example:
     >>> parse_detector_options({"bach_size": "4"}, backend="mask2former")
     Traceback (most recent call last):
     ...
-    ValueError: unknown detector judge option 'bach_size' (did you mean batch_size?); known: background, batch_size, clip_batch_size, clip_dtype, clip_model, clip_pretrained, color_max_per_class, color_min_score, crop, detector_model, device, dtype, input_size, max_per_image, min_score, prefetch
+    ValueError: unknown detector judge option 'bach_size' (did you mean batch_size?); known: background, batch_size, clip_batch_size, clip_dtype, clip_model, clip_pretrained, color_max_per_class, color_min_score, crop, detector_model, device, dtype, input_size, max_per_image, min_score, prefetch, workers
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ COMMON: dict[str, Any] = {
     "color_max_per_class": 16,  # colour at most this many instances per class and image
     "background": "#999",  # colour crops: "#999" (GenEval) or "original"
     "crop": True,  # colour crops cut to the object's box (GenEval default)
-    "prefetch": True,  # decode the next batch's images on a background thread
+    "prefetch": True,  # prepare the next batches and colour crops on host threads
+    "workers": None,  # size of that thread pool; default min(8, CPU count)
 }
 
 BACKEND_OPTIONS: dict[str, dict[str, Any]] = {
@@ -43,7 +44,7 @@ BACKEND_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 _BOOLS = {"crop", "prefetch"}
-_INTS = {"batch_size", "clip_batch_size", "color_max_per_class", "input_size", "max_per_image"}
+_INTS = {"batch_size", "clip_batch_size", "color_max_per_class", "input_size", "max_per_image", "workers"}
 _FLOATS = {"min_score", "color_min_score"}
 
 

@@ -111,20 +111,32 @@ class Mask2FormerBackend:
                 "min_score": self.min_score, "dtype": str(self.dtype).replace("torch.", ""),
                 "mapped_labels": len(self.labels)}  # fmt: skip
 
-    def _pixels(self, images: Sequence[Any]):
+    def prepare(self, image) -> Any:
+        """One RGB image resized to the input size: uint8 (H, W, 3) numpy array. Thread-safe;
+        the judge runs it on its host workers."""
+        import numpy as np
+
+        height, width = self.size
+        return np.asarray(image.resize((width, height), resample=2))
+
+    def _pixels(self, images: Sequence[Any], prepared: Sequence[Any] | None = None):
+        """Normalised (N, 3, H, W) input on the device; on CUDA through pinned memory."""
         import numpy as np
 
         torch = self.torch
+        arrays = prepared if prepared is not None else [self.prepare(im) for im in images]
         height, width = self.size
-        arrays = [np.asarray(im.resize((width, height), resample=2)) for im in images]
-        batch = torch.from_numpy(np.stack(arrays)).to(self.device).permute(0, 3, 1, 2)
+        cuda = str(self.device).startswith("cuda")
+        host = torch.empty((len(arrays), height, width, 3), dtype=torch.uint8, pin_memory=cuda)
+        np.stack(arrays, out=host.numpy())
+        batch = host.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)
         batch = (batch.float() / 255.0 - self.mean) / self.std
         return batch.to(self.dtype)
 
-    def detect(self, images, classes, mask_classes) -> list[list[RawInstance]]:
+    def detect(self, images, classes, mask_classes, prepared=None) -> list[list[RawInstance]]:
         torch = self.torch
         with torch.inference_mode():
-            outputs = self.model(pixel_values=self._pixels(images))
+            outputs = self.model(pixel_values=self._pixels(images, prepared))
             return self._postprocess(outputs.class_queries_logits.float(),
                                      outputs.masks_queries_logits, images, mask_classes)  # fmt: skip
 
@@ -165,11 +177,17 @@ class Mask2FormerBackend:
             final = scores[index] * mask_scores
             final_list, box_list = final.tolist(), _mask_boxes(binary).tolist()
             area_list = areas.tolist()
+            wanted = [j for j, n in enumerate(members) if final_list[j] >= self.min_score
+                      and names[n] in mask_classes[row_list[n]]]  # fmt: skip
+            if per_image:  # views, no copy
+                masks = {j: binary[j].numpy() for j in wanted}
+            else:  # one device-to-host copy for the group
+                masks = dict(zip(wanted, binary[wanted].cpu().numpy())) if wanted else {}
             for j, n in enumerate(members):
                 if final_list[j] < self.min_score:
                     continue
                 row = row_list[n]
-                mask = binary[j].cpu().numpy() if names[n] in mask_classes[row] else None
+                mask = masks.get(j)
                 out[row].append(RawInstance(names[n], tuple(box_list[j]), final_list[j], mask,
                                             float(area_list[j])))  # fmt: skip
         return out
@@ -215,5 +233,5 @@ def make_mask2former_clip_judge(argument: str, options: dict[str, Any]) -> Detec
     return DetectorJudge(
         "mask2former-clip", backend, build_clip(opts, device), opts["batch_size"],
         opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
-        settings={"device": device},
+        settings={"device": device}, workers=opts["workers"],
     )  # fmt: skip

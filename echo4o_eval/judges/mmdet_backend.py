@@ -136,5 +136,5 @@ def make_mmdet_clip_judge(argument: str, options: dict[str, Any]) -> DetectorJud
     return DetectorJudge(
         "mmdet-clip", backend, build_clip(opts, device), opts["batch_size"],
         opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
-        settings={"device": device},
+        settings={"device": device}, workers=opts["workers"],
     )  # fmt: skip
