@@ -8,6 +8,9 @@ parity mode), ``prompts_dir`` (local copy of the official texts).
   JSON-schema output; an image is correct when every clause holds, and the failed clauses are
   named in the score's reason.
 - official pack: the official system prompt and checklist text; ``correct == 1`` counts.
+  Outside parity mode a reply whose ``correct`` is not 0, 1, true or false (missing, "1",
+  "yes", ...) is unparsable: the judge re-asks, then the image is a parse_error with the raw
+  reply kept. Parity mode counts such replies as not correct, as the official script does.
 
 Aggregation: per-tag accuracy, ``overall`` = unweighted mean of tag accuracies,
 ``image_accuracy`` over all images. Default mode averages judged images only and reports
@@ -55,6 +58,10 @@ class GenEvalPlusPlusVLMEvaluator:
                               for n in ("geneval_pp_system", "geneval_pp_user_template")}
         return self._official
 
+    def _official_parser(self):
+        parity = self.options["mode"] == "parity"
+        return prompts.official_parse if parity else prompts.official_parse_strict
+
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         if generation.status is not Status.OK or generation.image_path is None:
             return []
@@ -68,7 +75,7 @@ class GenEvalPlusPlusVLMEvaluator:
             return [JudgeRequest(key="main", images=image, system=texts["geneval_pp_system"],
                                  text=prompts.official_user_text(texts["geneval_pp_user_template"],
                                                                  sample.metadata),
-                                 params=OFFICIAL_PARAMS, parse=prompts.official_parse)]
+                                 params=OFFICIAL_PARAMS, parse=self._official_parser())]
         text, items = prompts.echo4o_user_text(sample.metadata)
         return [JudgeRequest(key="main", images=image, system=prompts.ECHO4O_SYSTEM, text=text,
                              response_schema=prompts.ECHO4O_SCHEMA, params=ECHO4O_PARAMS,
@@ -86,8 +93,14 @@ class GenEvalPlusPlusVLMEvaluator:
         failed = judgement_failure(sample, generation, judgements, ["main"])
         if failed:
             return failed
-        parsed = next(j for j in judgements if j.key == "main").parsed[0]
+        main = next(j for j in judgements if j.key == "main")
+        parsed = main.parsed[0]
         if self.options["prompt_pack"] == "official":
+            problem = prompts.official_verdict_problem(parsed)
+            if problem and self.options["mode"] != "parity":  # e.g. judged by a lenient parser
+                reply = main.replies[-1] if main.replies else ""
+                return SampleScore(sample.id, generation.image_index, sample.tag, Status.PARSE_ERROR,
+                                   values={"raw_reply": reply[:2000]}, reason=f"main: {problem}")
             correct = prompts.official_counts_as_correct(parsed)
             reason = str(parsed.get("reason", "")) if isinstance(parsed, dict) else ""
             return SampleScore(sample.id, generation.image_index, sample.tag, Status.OK,

@@ -86,6 +86,42 @@ def official_parse(text: str) -> Any:
     return json.loads(match.group(0))  # JSONDecodeError is a ValueError
 
 
+def official_verdict_problem(parsed: Any) -> str | None:
+    """Why an official-format reply carries no usable verdict (None when ``correct`` is one of
+    0, 1, True, False). The official script silently counts such replies as wrong; outside
+    parity mode we treat them as unparsable instead.
+
+        >>> official_verdict_problem({"correct": 1, "reason": "ok"}) is None
+        True
+        >>> official_verdict_problem({"correct": "1"})
+        "'correct' must be 0, 1, true or false, got '1'"
+    """
+    if not isinstance(parsed, Mapping):
+        return f"reply is not a JSON object: {str(parsed)[:80]!r}"
+    if "correct" not in parsed:
+        return "reply has no 'correct' field"
+    value = parsed["correct"]
+    if isinstance(value, bool) or (type(value) in (int, float) and value in (0, 1)):
+        return None
+    return f"'correct' must be 0, 1, true or false, got {value!r}"
+
+
+def official_parse_strict(text: str) -> Any:
+    """:func:`official_parse` plus a check that ``correct`` is 0, 1, True or False
+    (ValueError otherwise, so the judge re-asks and finally reports a parse_error).
+
+        >>> official_parse_strict('{"reason": "hmm"}')
+        Traceback (most recent call last):
+        ...
+        ValueError: reply has no 'correct' field
+    """
+    parsed = official_parse(text)
+    problem = official_verdict_problem(parsed)
+    if problem:
+        raise ValueError(problem)
+    return parsed
+
+
 def official_counts_as_correct(parsed: Any) -> bool:
     """As the official summary: ``correct == 1`` (True and 1.0 count; "1" does not)."""
     return isinstance(parsed, Mapping) and parsed.get("correct", 0) == 1

@@ -1,0 +1,71 @@
+"""Review fixes in the VLM-judged evaluators (GenEval++, OmniContext, DPG-Bench): unusable
+verdicts are parse errors outside parity, coverage counts the right images, missing crops fail."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
+from echo4o_eval.catalog import JUDGES
+from echo4o_eval.types import Generation, Judgement, Sample, Status
+
+KEY_ENV = "ECHO4O_TEST_KEY"
+
+
+def gpp_sample() -> Sample:
+    meta = {"include": [{"class": "dog", "count": 2}], "prompt": "a photo of 2 dogs", "tag": "counting"}
+    return Sample(id="1", index=0, prompt=meta["prompt"], tag="counting", metadata=meta)
+
+
+def ok_generation(sample_id: str, path: str = "/img/x.png", index: int = 0) -> Generation:
+    return Generation(sample_id, index, 0, Status.OK, image_path=path)
+
+
+@pytest.mark.parametrize("reply", ['{"reason": "hmm"}', '{"correct": "1", "reason": "r"}',
+                                   '{"correct": "yes"}', '{"correct": [1]}', '{"correct": 2}'])
+def test_geneval_pp_official_pack_bad_verdict_is_parse_error_outside_parity(
+        reply, fake_openai, tmp_path, judge_prompts_dir, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-test-key-000")
+    image = tmp_path / "img.png"
+    Image.new("RGB", (32, 32)).save(image)
+    sample, generation = gpp_sample(), ok_generation("1", str(image))
+    server = fake_openai(responder=lambda body: reply)
+    judge = JUDGES.get("openai")("judge-model", {
+        "base_url": server.base_url, "api_key_env": KEY_ENV, "cache_dir": str(tmp_path / "c"),
+        "max_retries": 1, "parse_retries": 1})
+    ev = GenEvalPlusPlusVLMEvaluator({"prompt_pack": "official", "prompts_dir": str(judge_prompts_dir)})
+    judgements = judge.judge(ev.requests(sample, generation))
+    assert [j.status for j in judgements] == [Status.PARSE_ERROR]
+    assert len(server.requests) == 2  # asked again before giving up
+    score = ev.score(sample, generation, judgements)
+    assert score.status is Status.PARSE_ERROR and score.values["raw_reply"] == reply
+    # parity keeps the official behaviour: the same reply is a judged, wrong image
+    parity = GenEvalPlusPlusVLMEvaluator({"mode": "parity", "prompts_dir": str(judge_prompts_dir)})
+    [request] = parity.requests(sample, generation)
+    parsed = request.parse(reply)
+    judged = Judgement("main", "j", Status.OK, replies=(reply,), parsed=(parsed,))
+    score = parity.score(sample, generation, [judged])
+    assert score.status is Status.OK and score.values["correct"] is False
+
+
+@pytest.mark.parametrize("reply,correct", [('{"correct": 1}', True), ('{"correct": true}', True),
+                                           ('{"correct": 0, "reason": "no"}', False),
+                                           ('{"correct": false}', False)])
+def test_geneval_pp_official_pack_good_verdicts_stay_ok(reply, correct, judge_prompts_dir):
+    ev = GenEvalPlusPlusVLMEvaluator({"prompt_pack": "official", "prompts_dir": str(judge_prompts_dir)})
+    sample, generation = gpp_sample(), ok_generation("1")
+    [request] = ev.requests(sample, generation)
+    judged = Judgement("main", "j", Status.OK, replies=(reply,), parsed=(request.parse(reply),))
+    score = ev.score(sample, generation, [judged])
+    assert score.status is Status.OK and score.values["correct"] is correct
+
+
+def test_geneval_pp_default_score_rejects_a_leniently_parsed_verdict():
+    """A judgement parsed without the check (e.g. an older cache) still becomes a parse_error."""
+    ev = GenEvalPlusPlusVLMEvaluator({"prompt_pack": "official"})
+    sample, generation = gpp_sample(), ok_generation("1")
+    judged = Judgement("main", "j", Status.OK, replies=('{"reason": "hmm"}',), parsed=({"reason": "hmm"},))
+    score = ev.score(sample, generation, [judged])
+    assert score.status is Status.PARSE_ERROR and "no 'correct'" in score.reason
+    assert score.values["raw_reply"] == '{"reason": "hmm"}'
