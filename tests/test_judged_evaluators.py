@@ -69,3 +69,39 @@ def test_geneval_pp_default_score_rejects_a_leniently_parsed_verdict():
     score = ev.score(sample, generation, [judged])
     assert score.status is Status.PARSE_ERROR and "no 'correct'" in score.reason
     assert score.values["raw_reply"] == '{"reason": "hmm"}'
+
+
+def omni_judgements(pf: float = 8, sc: float = 2) -> list[Judgement]:
+    return [Judgement(key=k, judge_id="j", status=Status.OK, parsed=({"score": v, "reasoning": "r"},))
+            for k, v in (("prompt_following", pf), ("subject_consistency", sc))]
+
+
+def test_omnicontext_coverage_counts_only_the_selected_language():
+    from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
+
+    ev = OmniContextEvaluator({})
+    samples = [Sample(id=str(i), index=i, prompt="p", tag="single_object",
+                      metadata={"instruction": "p", "instruction_language": "en" if i < 5 else "zh"})
+               for i in range(10)]
+    scores = [ev.score(s, ok_generation(s.id), omni_judgements()) for s in samples]
+    result = ev.aggregate(samples, scores)
+    assert (result.n_ok, result.n_images) == (5, 5)
+    assert sum(result.status_counts.values()) == 5
+    assert "5 image(s) of other languages left out" in result.notes[0]
+    assert result.metrics["overall"].value == pytest.approx(4.0)
+
+
+def test_omnicontext_sample_without_language_is_a_score_error_not_english():
+    from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
+
+    ev = OmniContextEvaluator({})
+    samples = [Sample(id=str(i), index=i, prompt="p", tag="single_object",
+                      metadata={"instruction": "p", **({"instruction_language": "en"} if i else {})})
+               for i in range(4)]
+    scores = [ev.score(s, ok_generation(s.id), omni_judgements()) for s in samples]
+    assert scores[0].status is Status.SCORE_ERROR and "no instruction_language" in scores[0].reason
+    assert all(s.status is Status.OK for s in scores[1:])
+    result = ev.aggregate(samples, scores)
+    assert (result.n_ok, result.n_images) == (3, 4)
+    assert result.status_counts == {"ok": 3, "score_error": 1}
+    assert any("without instruction_language" in n for n in result.notes)

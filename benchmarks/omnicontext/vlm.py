@@ -7,7 +7,10 @@ Aggregation per task type (mean PF, mean SC, mean of per-image overall), then
 = mean over the task types other than single_character / single_object (the 6-subset average
 of Echo-4o's table); ``prompt_following``/``subject_consistency`` (+ ``_6``) likewise. Only
 samples whose ``instruction_language`` equals option ``language`` (default "en") count, as in
-the official statistics. A task type left without judged images has no value, and then the
+the official statistics: ``n_images`` and coverage count only that language's images, and a
+note says how many were left out. A sample with no ``instruction_language`` is never assumed
+to be English: its image is a score_error naming the missing field, and it counts against the
+coverage of the selected language (so the gap is visible, not silently dropped). A task type left without judged images has no value, and then the
 averages have none either (the official script prints NaN).
 
 Options: ``mode``, ``prompt_pack``, ``prompts_dir``, ``language``. Parity mode judges prompt
@@ -90,8 +93,14 @@ class OmniContextEvaluator:
         return out
 
     def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
-        failed = generation_failure(sample, generation) or judgement_failure(
-            sample, generation, judgements, CRITERIA)
+        failed = generation_failure(sample, generation)
+        if failed:
+            return failed
+        if not sample.metadata.get("instruction_language"):
+            return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                               reason=f"OmniContext sample {sample.id} has no instruction_language, "
+                                      "so it cannot be assigned to a language; not scored")
+        failed = judgement_failure(sample, generation, judgements, CRITERIA)
         if failed:
             return failed
         by_key = {j.key: j.parsed[0] for j in judgements}
@@ -104,8 +113,9 @@ class OmniContextEvaluator:
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
         language = self.options["language"]
-        wanted = {s.id for s in samples if s.metadata.get("instruction_language", language) == language}
-        kept = [s for s in scores if s.sample_id in wanted]
+        unknown = {s.id for s in samples if not s.metadata.get("instruction_language")}
+        wanted = {s.id for s in samples if s.metadata.get("instruction_language") == language}
+        kept = [s for s in scores if s.sample_id in wanted or s.sample_id in unknown]
         per_tag: dict[str, dict[str, MetricValue]] = {}
         for tag in tags_in_order(samples, scores):  # a task with no rows in the language stays, empty
             group = [s for s in kept if s.tag == tag]
@@ -129,7 +139,13 @@ class OmniContextEvaluator:
             metrics[name + "_6"] = average(name, six)
         n_ok = sum(1 for s in kept if s.status is Status.OK)
         notes = [f"language filter: instruction_language == {language!r} "
-                 f"({len(scores) - len(kept)} image(s) of other languages left out)"]
+                 f"({len(scores) - len(kept)} image(s) of other languages left out of n_images "
+                 "and coverage)"]
+        n_unknown = sum(1 for s in kept if s.sample_id in unknown)
+        if n_unknown:
+            notes.append(f"{n_unknown} image(s) of samples without instruction_language are "
+                         "score errors (counted against coverage, not assumed to be "
+                         f"{language!r})")
         if n_ok < len(kept):
             notes.append(f"coverage {n_ok}/{len(kept)}: images not judged are excluded "
                          "(never replaced by a random score as the official scorer does)")
@@ -137,6 +153,6 @@ class OmniContextEvaluator:
             notes.append("parity: prompt following judged with the non-scene prompt for all tasks")
         return BenchmarkResult(
             benchmark="omnicontext", version=benchmark_version("omnicontext"), metrics=metrics,
-            per_tag=per_tag, n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
-            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
+            per_tag=per_tag, n_samples=len(samples), n_images=len(kept), n_ok=n_ok,
+            status_counts=status_counts(kept), mode=self.options["mode"], notes=tuple(notes),
         )
