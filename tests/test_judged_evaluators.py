@@ -105,3 +105,33 @@ def test_omnicontext_sample_without_language_is_a_score_error_not_english():
     assert (result.n_ok, result.n_images) == (3, 4)
     assert result.status_counts == {"ok": 3, "score_error": 1}
     assert any("without instruction_language" in n for n in result.notes)
+
+
+def dpg_sample() -> Sample:
+    questions = [{"proposition_id": 1, "dependency": [0], "question": "Is there a cat?",
+                  "tuple": "entity - whole (cat)", "csv_row": 1},
+                 {"proposition_id": 2, "dependency": [1], "question": "Is the cat black?",
+                  "tuple": "attribute - color (cat, black)", "csv_row": 2}]
+    return Sample(id="item", index=0, prompt="p", tag="dpg", metadata={"questions": questions})
+
+
+@pytest.mark.parametrize("mode", ["default", "parity"])
+def test_dpg_missing_crop_judgement_fails_the_image(mode):
+    from echo4o_eval.benchmarks.dpg_bench.vlm import DPGBenchEvaluator
+
+    ev = DPGBenchEvaluator({"mode": mode, "crops": 2, "resolution": 16})
+    sample, generation = dpg_sample(), ok_generation("item")
+    keys = [r.key for r in ev.requests(sample, generation)]
+    assert len(keys) == 4
+    answers = [Judgement(k, "j", Status.OK, parsed=("yes",)) for k in keys]
+    assert ev.score(sample, generation, answers).status is Status.OK
+    only_crop0 = [j for j in answers if j.key.endswith("@crop0")]
+    score = ev.score(sample, generation, only_crop0)
+    assert score.status is Status.JUDGE_ERROR and "q1@crop1" in score.reason
+    one_missing = [j for j in answers if j.key != "q2@crop1"]
+    assert "q2@crop1" in ev.score(sample, generation, one_missing).reason
+    assert ev.score(sample, generation, []).status is Status.JUDGE_ERROR
+    bad = [Judgement(k, "j", Status.PARSE_ERROR, replies=("maybe",), error="not yes/no")
+           if k == "q1@crop1" else Judgement(k, "j", Status.OK, parsed=("yes",)) for k in keys]
+    score = ev.score(sample, generation, bad)
+    assert score.status is Status.PARSE_ERROR and score.values["raw_reply"] == "maybe"

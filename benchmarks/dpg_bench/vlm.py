@@ -135,9 +135,9 @@ class DPGBenchEvaluator:
         if not questions:
             return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
                                reason=f"no questions for DPG item {sample.id}")
-        crops = sorted({int(j.key.rsplit("@crop", 1)[1]) for j in judgements if "@crop" in j.key})
+        crops = list(range(self.options["crops"]))  # what requests() asked, never what came back
         keys = [f"q{pid}@crop{c}" for c in crops for pid in questions]
-        failed = judgement_failure(sample, generation, judgements, keys or ["q?@crop0"])
+        failed = judgement_failure(sample, generation, judgements, keys)
         if failed:
             return failed
         answers = {j.key: j.parsed[0] for j in judgements}
