@@ -34,17 +34,22 @@ detections:FILE.jsonl (precomputed detections)."""
 
 
 def parse_key_values(pairs, option: str) -> dict:
-    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``; values are read as YAML scalars/lists."""
-    import yaml
+    """``("a=1", "b=no", "c=[0.4, 1]")`` -> ``{"a": 1, "b": "no", "c": [0.4, 1]}``.
 
+    Values that are JSON (numbers, true/false/null, lists, objects) are parsed as JSON; anything
+    else stays the exact string typed (so ``no``, ``on`` or ``3.10abc`` are never reinterpreted).
+
+    >>> parse_key_values(["steps=50", "negative_prompt=no", "cfg_interval=[0.4, 1.0]"], "--x")
+    {'steps': 50, 'negative_prompt': 'no', 'cfg_interval': [0.4, 1.0]}
+    """
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
         try:
-            out[key.strip()] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
             out[key.strip()] = value
     return out
 
@@ -202,13 +207,13 @@ def _run_options(func):
         click.option("--judge-api-key-env", default=None,
                      help="NAME of the env var holding the judge API key (default OPENAI_API_KEY). The key is never stored."),
         click.option("--judge-option", multiple=True, metavar="KEY=VALUE",
-                     help="Judge setting, e.g. concurrency=32, temperature=0, detector_model=PATH. Repeatable."),
+                     help="Judge setting KEY=VALUE, e.g. concurrency=32; repeat the flag for each setting."),
         click.option("--model-option", multiple=True, metavar="KEY=VALUE",
-                     help="Model setting, e.g. device=cuda, dtype=bf16, batch_size=4, layout=geneval. Repeatable."),
+                     help="Model setting KEY=VALUE, e.g. device=cuda; repeat the flag for each setting."),
         click.option("--eval-option", multiple=True, metavar="KEY=VALUE",
-                     help="Benchmark scoring option, e.g. prompt_pack=official, count_rule=at_least. Repeatable."),
+                     help="Scoring option KEY=VALUE, e.g. prompt_pack=official; repeat the flag for each option."),
         click.option("--gen-param", multiple=True, metavar="KEY=VALUE",
-                     help="Generation parameter, e.g. width=1024 steps=50 guidance=4. Repeatable."),
+                     help="Generation parameter KEY=VALUE, e.g. steps=50; repeat the flag for each parameter."),
         click.option("--mode", type=click.Choice(["default", "parity"]), default="default", show_default=True,
                      help="parity reproduces the official script's quirks (and says so in the result)."),
         click.option("--variant", default=None, help="Prompt variant, e.g. `long` for GenEval's rewritten prompts."),
@@ -230,6 +235,10 @@ def _run_options(func):
                      help="Images whose judge requests are sent together."),
         click.option("--barrier-timeout", type=float, default=3600.0, show_default=True,
                      help="Seconds a rank waits for the others under torchrun/accelerate before failing."),
+        click.option("--retry-failed/--keep-failed", default=True, show_default=True,
+                     help="On resume, redo images that were missing/unreadable/failed to generate and "
+                          "judgements that failed (API errors, unparseable replies).  Moderation "
+                          "refusals and scoring-rule errors are kept."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
@@ -266,6 +275,7 @@ def _config_from(kwargs, **overrides):
         judge_batch_size=kwargs["judge_batch"],
         n_bootstrap=kwargs["bootstrap"],
         barrier_timeout_s=kwargs["barrier_timeout"],
+        retry_failed=kwargs["retry_failed"],
         progress=not kwargs["quiet"] and sys.stderr.isatty(),
         **overrides,
     )

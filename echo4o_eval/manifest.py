@@ -54,6 +54,49 @@ def check_no_secrets(options: Mapping[str, Any], where: str) -> None:
             )
 
 
+SECRET_VALUES = re.compile(
+    r"(\bsk-[A-Za-z0-9_-]{8,}|\bhf_[A-Za-z0-9]{10,}|://[^/\s@]+@|[?&](api[_-]?key|key|token|sig|signature)=)",
+    re.IGNORECASE,
+)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_no_secret_values(options: Mapping[str, Any], where: str) -> None:
+    """Refuse option values that look like credentials (keys, tokens, user:pass@ in URLs).
+
+    The value itself is never repeated in the message.
+
+    >>> check_no_secret_values({"base_url": "https://u:p@host/v1"}, "--judge-option")
+    Traceback (most recent call last):
+    ...
+    ValueError: --judge-option base_url looks like it holds a credential; pass secrets through an environment variable named by api_key_env, never on the command line
+    >>> check_no_secret_values({"api_key_env": "sk-abcdefghijkl"}, "--judge-option")
+    Traceback (most recent call last):
+    ...
+    ValueError: --judge-option api_key_env must be the NAME of an environment variable (letters, digits, _)
+    """
+    for name, value in options.items():
+        if name == "api_key_env":
+            if not ENV_NAME.match(str(value)):
+                raise ValueError(
+                    f"{where} api_key_env must be the NAME of an environment variable (letters, digits, _)"
+                )
+            continue
+        if isinstance(value, str) and SECRET_VALUES.search(value):
+            raise ValueError(
+                f"{where} {name} looks like it holds a credential; pass secrets through an "
+                "environment variable named by api_key_env, never on the command line"
+            )
+
+
+def check_config_secrets(config) -> None:
+    """Run every secret check on a RunConfig before anything is loaded or written."""
+    for options, where in ((config.model_options, "--model-option"), (config.judge_options, "--judge-option"),
+                           (config.evaluator_options, "--eval-option"), (config.generation_params, "--gen-param")):
+        check_no_secrets(options, where)
+        check_no_secret_values(options, where)
+
+
 def default_run_dir(config, judge_spec: str) -> Path:
     """``<runs_root>/<benchmark>[-<variant>]/<model>__<judge>``."""
     bench = config.benchmark + (f"-{config.variant}" if config.variant else "")
@@ -95,24 +138,31 @@ def result_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> dict[str, Any]:
-    """The manifest of a run; its ``fingerprint`` decides whether a run dir can be resumed."""
-    check_no_secrets(config.model_options, "--model-option")
-    check_no_secrets(config.judge_options, "--judge-option")
+    """The manifest of a run; its fingerprints decide whether a run dir can be resumed.
+
+    ``generation_fingerprint`` covers what decides the images; ``fingerprint`` adds the judge
+    and the scoring options.
+    """
+    check_config_secrets(config)
     spec = runner.spec
-    fingerprinted = {
+    generation = {
         "benchmark": spec.key,
         "variant": config.variant,
-        "mode": config.mode,
         "model": {"spec": config.model, "options": result_options(config.model_options)},
-        "judge": None if judge is None else {"spec": judge_spec, "options": result_options(config.judge_options)},
-        "evaluator_options": None if evaluator is None else dict(evaluator.options),
         "images_per_prompt": runner.images_per_prompt,
         "base_seed": runner.base_seed,
         "generation_params": runner.generation_params,
     }
+    fingerprinted = {
+        **generation,
+        "mode": config.mode,
+        "judge": None if judge is None else {"spec": judge_spec, "options": result_options(config.judge_options)},
+        "evaluator_options": None if evaluator is None else dict(evaluator.options),
+    }
     return {
         **fingerprinted,
         "fingerprint": fingerprint(fingerprinted),
+        "generation_fingerprint": fingerprint(generation),
         "model_settings": dict(model.describe()),
         "judge_settings": None if judge is None else dict(judge.describe()),
         "model_options": dict(config.model_options),

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval import distributed
 from echo4o_eval.assets import Assets
-from echo4o_eval.manifest import build_manifest, default_run_dir
+from echo4o_eval.manifest import build_manifest, check_config_secrets, default_run_dir
 from echo4o_eval.resolve import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, get_benchmark
 from echo4o_eval.store import RunStore
@@ -34,6 +34,7 @@ from echo4o_eval.types import (
     GenerationRequest,
     Judgement,
     Sample,
+    SampleScore,
     Status,
 )
 
@@ -66,6 +67,7 @@ class RunConfig:
     n_bootstrap: int = 1000
     progress: bool = True
     barrier_timeout_s: float = 3600.0  # how long ranks wait for each other (multi-process)
+    retry_failed: bool = True  # on resume, redo images/judgements that failed (see RETRY_*)
 
 
 @dataclass
@@ -78,6 +80,12 @@ class RunOutcome:
     scored: int  # images scored in this invocation
     status_counts: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Failures worth another try on resume: the file may have appeared, the server may be back.
+# A moderation refusal (REFUSED) and a scoring-rule error are deterministic and are kept.
+RETRY_GENERATION = frozenset({Status.MISSING_IMAGE, Status.BAD_IMAGE, Status.GENERATION_ERROR})
+RETRY_SCORE = frozenset({Status.JUDGE_ERROR, Status.PARSE_ERROR})
 
 
 def image_seed(base_seed: int, sample_id: str, image_index: int) -> int:
@@ -151,6 +159,7 @@ def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
 
     Returns a RunOutcome; per-sample failures are statuses in the store, never exceptions.
     """
+    check_config_secrets(config)
     runner = Runner(config)
     spec = runner.spec
     samples = runner.load_samples()
@@ -201,14 +210,16 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
     existing = store.load()
     by_id = {s.id: s for s in samples}
     generated = scored = 0
+    retry = config.retry_failed
     with store.writer() as writer:
         pending = [
             request
             for sample in mine
             for request in runner.requests_for(sample, store)
-            if (request.sample_id, request.image_index) not in existing.generations
+            if _needs(existing.generations.get((request.sample_id, request.image_index)), RETRY_GENERATION, retry)
         ]
         generations = dict(existing.generations)
+        redone = set()
         desc = f"{runner.spec.id}: images (rank {info.rank})"
         for batch in _progress(_batched(pending, model.batch_size), -(-len(pending) // max(1, model.batch_size)), desc, config.progress):
             results = model.generate(batch)
@@ -216,14 +227,17 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
                 raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
             for generation in results:
                 writer.append_generation(generation)
-                generations[(generation.sample_id, generation.image_index)] = generation
+                key = (generation.sample_id, generation.image_index)
+                generations[key] = generation
+                redone.add(key)
                 generated += 1
         if evaluator is not None:
             to_score = [
                 key
                 for sample in mine
                 for key in ((sample.id, i) for i in range(runner.images_per_prompt))
-                if key in generations and key not in existing.scores
+                if key in generations
+                and (key in redone or _needs(existing.scores.get(key), RETRY_SCORE, retry))
             ]
             desc = f"{runner.spec.id}: judging (rank {info.rank})"
             batches = list(_batched(to_score, config.judge_batch_size))
@@ -233,6 +247,11 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
     if not info.is_main or evaluator is None:
         return RunOutcome(store.run_dir, None, generated, scored, {})
     return _finish(runner, store, samples, evaluator, generated, scored)
+
+
+def _needs(record, retry_statuses, retry: bool) -> bool:
+    """Whether an image still needs this stage: no record yet, or a retryable failure."""
+    return record is None or (retry and record.status in retry_statuses)
 
 
 def _score_batch(batch, by_id, generations, judge, evaluator, writer) -> int:
@@ -258,6 +277,14 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
     data = store.load()
     wanted = {s.id for s in samples}
     scores = [s for s in data.ordered_scores() if s.sample_id in wanted]
+    scored_keys = {(s.sample_id, s.image_index) for s in scores}
+    scores += [  # images the run should cover but holds no score for: counted, never dropped
+        SampleScore(sample.id, i, sample.tag, Status.NOT_SCORED,
+                    reason="no score in the run store (a rank stopped before scoring it?)")
+        for sample in samples
+        for i in range(runner.images_per_prompt)
+        if (sample.id, i) not in scored_keys
+    ]
     result = evaluator.aggregate(samples, scores)
     if runner.config.n_bootstrap > 0 and scores:
         from echo4o_eval.stats import confidence_intervals
@@ -279,15 +306,21 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
 
 
 def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
+    """API usage and cost of the whole run; calls without a known price are counted, not $0."""
     totals: dict[str, Any] = {"judge_calls": 0, "judge_cached": 0, "prompt_tokens": 0,
-                              "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_cost_usd": 0.0}
+                              "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_cost_usd": 0.0,
+                              "unpriced_judgements": 0}
     for judgements in judgement_lists:
         for j in judgements:
-            totals["judge_calls"] += int(j.usage.get("calls", 0) or 0)
+            calls = int(j.usage.get("calls", 0) or 0)
+            totals["judge_calls"] += calls
             totals["judge_cached"] += int(bool(j.cached))
             totals["prompt_tokens"] += int(j.usage.get("prompt_tokens", 0) or 0)
             totals["completion_tokens"] += int(j.usage.get("completion_tokens", 0) or 0)
-            totals["judge_cost_usd"] += j.cost_usd or 0.0
+            if j.cost_usd is None:
+                totals["unpriced_judgements"] += int(calls > 0)
+            else:
+                totals["judge_cost_usd"] += j.cost_usd
     for g in generations:
         totals["generation_cost_usd"] += g.cost_usd or 0.0
     return totals

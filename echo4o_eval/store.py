@@ -13,8 +13,11 @@ Layout of a run directory::
     lock-<rank>            held (flock) while a process writes that rank's records
 
 A record key is (model, benchmark@version, sample id, image index, seed, fingerprint).
-A process killed at any point leaves at most one partial last line, which is ignored on
-reading and cut off before the next append. Training code can write evaluation runs with
+Generation records carry the *generation* fingerprint (model, prompts, seeds, generation
+parameters), score records the full one (plus judge and scoring options), so a
+``--generate-only`` run can later be judged in place. When a key has several records (a
+failed image retried on resume) the last one wins. A process killed at any point leaves at
+most one partial last line, which is ignored on reading and cut off before the next append. Training code can write evaluation runs with
 the same API (create the store, append records, write the result).
 
 Example:
@@ -104,7 +107,8 @@ class RunData:
     judgements: dict[tuple[str, int], list[Judgement]] = field(default_factory=dict)
     scores: dict[tuple[str, int], SampleScore] = field(default_factory=dict)
     result: BenchmarkResult | None = None
-    skipped_lines: int = 0  # unreadable partial lines left by a killed process
+    skipped_lines: int = 0  # records of another configuration, unreadable or partial lines
+    problems: list[str] = field(default_factory=list)  # "file:line: what" for each skipped line
 
     def ordered_scores(self) -> list[SampleScore]:
         """Scores ordered like the samples (benchmark file order), then by image index."""
@@ -119,7 +123,7 @@ class RunWriter:
         self._store = store
         self._handle = handle
 
-    def _key(self, sample_id: str, image_index: int, seed: int) -> dict[str, Any]:
+    def _key(self, sample_id: str, image_index: int, seed: int | None, fingerprint: str) -> dict[str, Any]:
         manifest = self._store.manifest
         return {
             "model": manifest.get("model", {}).get("spec"),
@@ -127,7 +131,7 @@ class RunWriter:
             "sample_id": sample_id,
             "image_index": image_index,
             "seed": seed,
-            "fingerprint": manifest.get("fingerprint"),
+            "fingerprint": fingerprint,
         }
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -137,23 +141,38 @@ class RunWriter:
         os.fsync(self._handle.fileno())
 
     def append_generation(self, generation: Generation) -> None:
-        key = self._key(generation.sample_id, generation.image_index, generation.seed)
+        """Record a generated (or found) image; keyed by the generation fingerprint."""
+        fingerprint = generation_fingerprint_of(self._store.manifest)
+        key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
         self._append({"type": "generation", "key": key, "generation": generation})
 
     def append_score(
         self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore
     ) -> None:
-        key = self._key(generation.sample_id, generation.image_index, generation.seed)
+        """Record an image's judgements and score; keyed by the full fingerprint."""
+        fingerprint = self._store.manifest.get("fingerprint")
+        key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
         self._append(
             {"type": "score", "key": key, "judgements": list(judgements), "score": score}
         )
+
+
+IGNORED_IN_CHANGES = frozenset({
+    "created", "versions", "git_revision", "model_settings", "judge_settings", "model_options",
+    "judge_options", "world_size", "generation_fingerprint",
+})
+
+
+def generation_fingerprint_of(manifest: Mapping[str, Any]) -> str | None:
+    """The fingerprint generation records are keyed by (the full one for older manifests)."""
+    return manifest.get("generation_fingerprint", manifest.get("fingerprint"))
 
 
 class RunStore:
     """One run directory (see the module docstring for its layout)."""
 
     def __init__(self, run_dir: str | Path, rank: int = 0) -> None:
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).expanduser().absolute()  # records hold absolute image paths
         self.rank = rank
         self._manifest: dict[str, Any] | None = None
 
@@ -187,18 +206,24 @@ class RunStore:
         manifest.setdefault("schema_version", SCHEMA_VERSION)
         if self.exists():
             old = self.read_manifest()
-            if old.get("fingerprint") != manifest.get("fingerprint"):
+            same_images = generation_fingerprint_of(old) == generation_fingerprint_of(manifest)
+            if old.get("fingerprint") == manifest.get("fingerprint"):
+                self._manifest = old
+            elif same_images and manifest.get("judge") is None:
+                self._manifest = old  # --generate-only on a judged run: only images are made
+            elif same_images and old.get("judge") is None:
+                write_json_atomic(self.manifest_path, manifest)  # judge a --generate-only run
+                self._manifest = manifest
+            else:
                 changed = sorted(
                     k for k in set(old) | set(manifest)
-                    if k not in ("created", "versions", "git_revision", "model_settings", "judge_settings", "model_options", "judge_options", "world_size")
-                    and old.get(k) != manifest.get(k)
+                    if k not in IGNORED_IN_CHANGES and old.get(k) != manifest.get(k)
                 )
                 raise RunConfigChanged(
                     f"{self.run_dir} was made with a different configuration (changed: "
                     f"{', '.join(changed) or 'fingerprint'}); pass --new-run to start a fresh "
                     f"run next to it, or --run-dir to choose another directory"
                 )
-            self._manifest = old
             self._merge_samples(samples)
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -261,35 +286,50 @@ class RunStore:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
 
-    def iter_records(self) -> Iterator[dict[str, Any]]:
-        """All complete records of all shards (partial lines skipped, counted in load())."""
+    def iter_records(self, problems: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """All complete records of all shards; unreadable lines are described in ``problems``."""
         for path in sorted(self.run_dir.glob("records-*.jsonl")):
             with open(path, encoding="utf-8") as handle:
-                for line in handle:
+                for number, line in enumerate(handle, start=1):
                     if not line.endswith("\n"):
+                        if problems is not None:
+                            problems.append(f"{path}:{number}: partial last line (a killed writer)")
                         break
                     try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        if problems is not None:
+                            problems.append(f"{path}:{number}: not JSON ({exc.msg})")
                         continue
+                    if not isinstance(record, dict) or not {"type", "key"} <= record.keys():
+                        raise StoreError(f"{path}:{number}: not a run record (needs 'type' and 'key')")
+                    record["_where"] = f"{path}:{number}"
+                    yield record
 
     def load(self) -> RunData:
-        """Read the whole run; the first record for a key wins (shards never overlap)."""
+        """Read the whole run; when a key has several records the last one wins (retries)."""
         data = RunData(
             run_dir=self.run_dir, manifest=self.read_manifest(), samples=self.read_samples()
         )
-        expected = data.manifest.get("fingerprint")
-        for record in self.iter_records():
-            key = record.get("key", {})
-            if key.get("fingerprint") != expected:
-                data.skipped_lines += 1
+        wanted = {"generation": generation_fingerprint_of(data.manifest),
+                  "score": data.manifest.get("fingerprint")}
+        for record in self.iter_records(data.problems):
+            key, kind, where = record["key"], record["type"], record.pop("_where")
+            if kind not in wanted:
+                raise StoreError(f"{where}: unknown record type {kind!r}")
+            if key.get("fingerprint") != wanted[kind]:
+                data.problems.append(f"{where}: record of another configuration, ignored")
                 continue
-            ident = (key["sample_id"], int(key["image_index"]))
-            if record["type"] == "generation":
-                data.generations.setdefault(ident, Generation.from_json(record["generation"]))
-            elif record["type"] == "score" and ident not in data.scores:
-                data.scores[ident] = SampleScore.from_json(record["score"])
-                data.judgements[ident] = [Judgement.from_json(j) for j in record["judgements"]]
+            try:
+                ident = (key["sample_id"], int(key["image_index"]))
+                if kind == "generation":
+                    data.generations[ident] = Generation.from_json(record["generation"])
+                else:
+                    data.scores[ident] = SampleScore.from_json(record["score"])
+                    data.judgements[ident] = [Judgement.from_json(j) for j in record["judgements"]]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StoreError(f"{where}: malformed {kind} record: {exc!r}") from exc
+        data.skipped_lines = len(data.problems)
         result_path = self.run_dir / "result.json"
         if result_path.exists():
             data.result = BenchmarkResult.from_json(

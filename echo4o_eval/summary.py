@@ -49,9 +49,13 @@ def format_outcome(outcome) -> str:
     for note in result.notes:
         lines.append(f"note: {note}")
     usage = outcome.extra.get("usage") or {}
-    if usage.get("judge_calls") or usage.get("judge_cost_usd"):
+    if usage.get("judge_calls") or usage.get("judge_cached"):
+        unpriced = usage.get("unpriced_judgements", 0)
+        cost = f"~${usage['judge_cost_usd']:.4f}" + (
+            f" + {unpriced} judgement(s) with no known price (set prices in --judge-option)" if unpriced else ""
+        )
         lines.append(
             f"judge: {usage['judge_calls']} API calls, {usage['judge_cached']} cached judgements, "
-            f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, ~${usage['judge_cost_usd']:.4f}"
+            f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, {cost}"
         )
     return "\n".join(lines)

@@ -35,6 +35,7 @@ class Status(str, enum.Enum):
     JUDGE_ERROR = "judge_error"  # judge call failed (network, API error, detector crash)
     PARSE_ERROR = "parse_error"  # judge replied but the reply could not be parsed
     SCORE_ERROR = "score_error"  # scoring rule could not be applied (e.g. malformed metadata)
+    NOT_SCORED = "not_scored"  # the run holds no score for an image it should cover (interrupted)
 
 
 def _json_default(value: Any) -> Any:
@@ -117,7 +118,7 @@ class Generation:
 
     sample_id: str
     image_index: int
-    seed: int
+    seed: int | None  # None for images that were found, not generated (folder model)
     status: Status
     image_path: str | None = None  # None unless an image file exists
     params: Mapping[str, Any] = field(default_factory=dict)  # settings actually used

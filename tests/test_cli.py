@@ -75,11 +75,61 @@ def test_score_end_to_end_resume_and_coverage_gate(tmp_path, data_dir):
     result = json.loads((tmp_path / "run" / "result.json").read_text())["result"]
     overall = result["metrics"]["overall"]
     assert overall["n"] == 104 and overall["ci_low"] <= overall["value"] <= overall["ci_high"]
-    again = _cli(*args, "--min-coverage", "0.9")
-    assert "0 images generated/found, 0 scored" in again.stdout
-    assert again.returncode == 3 and "below --min-coverage" in again.stderr
+    kept = _cli(*args, "--keep-failed", "--min-coverage", "0.9")
+    assert "0 images generated/found, 0 scored" in kept.stdout
+    assert kept.returncode == 3 and "below --min-coverage" in kept.stderr
+    retried = _cli(*args, "--min-coverage", "0.9")  # missing images are looked for again
+    assert "16 images generated/found, 16 scored" in retried.stdout
+    assert retried.returncode == 3
     official = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
     assert len(official) == 104
+
+
+def test_images_added_later_are_found_on_resume(tmp_path, data_dir):
+    folder = tmp_path / "imgs"
+    build_geneval_folder(folder, data_dir / "geneval" / "evaluation_metadata.jsonl", 8)
+    args = ["score", "-b", "geneval", "-m", f"folder:{folder}", "-j", f"detections:{folder / 'dets.jsonl'}",
+            "--data-dir", str(data_dir), "--offline", "--limit", "8", "--run-dir", str(tmp_path / "run"),
+            "--bootstrap", "0"]
+    first = _cli(*args)
+    assert "(28/32 images scored)" in first.stdout and "missing_image=4" in first.stdout
+    from PIL import Image
+
+    for path in [folder / "00006" / "samples" / "0000.png", folder / "00005" / "samples" / "0001.png"]:
+        Image.new("RGB", (64, 64)).save(path)
+    second = _cli(*args)
+    # all 4 missing images are looked for again: 2 now exist (and, having no precomputed
+    # detections, become judge errors), 2 are still missing
+    assert "4 images generated/found, 4 scored" in second.stdout
+    assert "judge_error=2, missing_image=2, ok=28" in second.stdout
+
+
+def test_relative_paths_resume_from_another_directory(tmp_path, data_dir):
+    folder = tmp_path / "imgs"
+    build_geneval_folder(folder, data_dir / "geneval" / "evaluation_metadata.jsonl", 4)
+    args = ["score", "-b", "geneval", "-m", "folder:imgs", "-j", "detections:imgs/dets.jsonl",
+            "--data-dir", str(data_dir), "--offline", "--limit", "4", "--run-dir", "run", "--bootstrap", "0"]
+    env = {"PYTHONPATH": str(REPO)}
+    first = subprocess.run([sys.executable, "-m", "echo4o_eval", *args], capture_output=True, text=True,
+                           cwd=tmp_path, env={**os.environ, **env})
+    assert first.returncode == 0, first.stderr
+    record = json.loads((tmp_path / "run" / "records-0.jsonl").read_text().splitlines()[0])
+    assert Path(record["generation"]["image_path"]).is_absolute()
+    assert record["generation"]["seed"] is None  # found, not generated: no seed is claimed
+
+
+def test_secrets_never_accepted_on_the_command_line(tmp_path, data_dir):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    base = ["score", "-b", "geneval", "-m", f"folder:{folder}", "--data-dir", str(data_dir), "--offline",
+            "-j", "detections:" + str(folder / "d.jsonl"), "--run-dir", str(tmp_path / "run")]
+    for extra in (["--judge-api-key-env", "sk-proj-SECRETSECRET123"],
+                  ["--judge-base-url", "https://user:pass@example.com/v1"],
+                  ["--judge-option", "base_url=https://example.com/v1?key=abc"]):
+        result = _cli(*base, *extra)
+        assert result.returncode == 1, extra
+        assert "SECRETSECRET" not in result.stderr and "pass@" not in result.stderr and "key=abc" not in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_changed_config_refused_then_new_run(tmp_path, data_dir):

@@ -21,7 +21,7 @@ def _command(folder: Path, run_dir: Path, data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "echo4o_eval", "score", "--benchmark", "geneval",
             "--model", f"folder:{folder}", "--judge", f"detections:{folder / 'dets.jsonl'}",
             "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--offline", "--limit", str(N_PROMPTS),
-            "--bootstrap", "0", "--judge-batch", "8", "-q"]
+            "--bootstrap", "0", "--judge-batch", "8", "--keep-failed", "-q"]
 
 
 def _records(run_dir: Path):

@@ -59,7 +59,7 @@ class FolderModel:
     generates = False  # the runner's `score` command accepts only models that do not generate
 
     def __init__(self, root: str | Path, layout: str = "auto") -> None:
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser().absolute()  # records stay valid from any directory
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {self.root} does not exist")
         if (self.root / "manifest.json").exists() and (self.root / "images").is_dir():
@@ -113,7 +113,7 @@ class FolderModel:
             return Generation(
                 request.sample_id,
                 request.image_index,
-                request.seed,
+                None,  # found, not generated: no seed applies
                 status,
                 image_path=str(path),
                 params={"layout": layout},
@@ -123,7 +123,7 @@ class FolderModel:
         return Generation(
             request.sample_id,
             request.image_index,
-            request.seed,
+            None,
             Status.MISSING_IMAGE,
             error=f"no image for sample {request.sample_id} #{request.image_index} (looked for {tried})",
         )
