@@ -144,11 +144,42 @@ def test_api_key_never_reaches_errors_cache_or_manifest(fake_openai, tmp_path):
         assert SECRET.encode() not in path.read_bytes()
 
 
-def test_missing_key_for_openai_itself_is_a_clear_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("base_url", [None, "https://api.openai.com/v1",
+                                      "https://myres.openai.azure.com/openai/v1",
+                                      "https://gw.azure-api.net/v1"])
+def test_missing_key_for_a_hosted_provider_is_one_error_before_any_request(base_url, monkeypatch):
+    import openai
+
+    from echo4o_eval.api.engine import MissingApiKey
+
     monkeypatch.delenv(KEY_ENV)
-    engine = ApiEngine(EngineConfig(model="gpt-4.1", api_key_env=KEY_ENV))
-    [result] = engine.run_all([chat("x")])
-    assert result.status == "api_error" and KEY_ENV in result.error
+    monkeypatch.setattr(openai, "AsyncOpenAI", lambda **kw: pytest.fail("client built without a key"))
+    engine = ApiEngine(EngineConfig(model="gpt-4.1", base_url=base_url, api_key_env=KEY_ENV))
+    with pytest.raises(MissingApiKey, match=f"set the environment variable {KEY_ENV}"):
+        engine.run_all([chat(f"x{i}") for i in range(5)])
+    assert engine.totals["calls"] == 0
+
+
+def test_api_key_env_that_is_not_a_name_is_never_echoed(monkeypatch):
+    from echo4o_eval.api.engine import MissingApiKey
+
+    engine = ApiEngine(EngineConfig(model="gpt-4.1", api_key_env=SECRET))
+    with pytest.raises(MissingApiKey, match="must be the NAME of an environment variable") as info:
+        engine.run_all([chat("x")])
+    assert SECRET not in str(info.value) and SECRET not in json.dumps(engine.describe())
+
+
+def test_missing_key_for_a_local_server_proceeds_with_one_warning(fake_openai, tmp_path, monkeypatch,
+                                                                  caplog):
+    monkeypatch.delenv(KEY_ENV)
+    server = fake_openai()
+    engine = engine_for(server, tmp_path)
+    with caplog.at_level("WARNING", logger="echo4o_eval.api.engine"):
+        first = engine.run_all([chat(f"q{i}") for i in range(3)])
+        second = engine.run_all([chat("another")])
+    assert [r.status for r in first + second] == ["ok"] * 4
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and KEY_ENV in warnings[0].getMessage()
 
 
 def test_prices_give_cost_and_unknown_models_give_none(fake_openai, tmp_path):

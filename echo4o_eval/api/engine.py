@@ -13,7 +13,10 @@ in order. Failures are results (``status`` api_error / parse_error / refused), n
   times; each reply is cached under its own slot, so re-runs replay without API calls;
 - usage and estimated cost (see :mod:`echo4o_eval.api.prices`);
 - the API key is read from the environment variable *named* by ``api_key_env`` only when a
-  network call is actually needed, and is scrubbed from every error text.
+  network call is actually needed, and is scrubbed from every error text. Without a key, a
+  hosted provider (no ``base_url``, api.openai.com, Azure) stops the whole batch with one
+  :class:`MissingApiKey` error naming the variable to set, before any request; any other
+  ``base_url`` (a local server) proceeds without a key and logs one warning.
 
 Example (everything served from cache, so no server and no key are needed):
     >>> import tempfile, os
@@ -31,7 +34,9 @@ import asyncio
 import concurrent.futures
 import email.utils
 import json
+import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +48,46 @@ from echo4o_eval.api.prices import estimate_cost, load_prices
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filter"}
+
+
+log = logging.getLogger(__name__)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class MissingApiKey(RuntimeError):
+    """No API key for a hosted provider (raised once, before any request is sent)."""
+
+
+def needs_api_key(base_url: str | None) -> bool:
+    """True for hosted providers that always want a key: the OpenAI API (no base_url or an
+    openai.com host) and Azure; False for other servers (usually local ones).
+
+        >>> needs_api_key(None), needs_api_key("https://x.openai.azure.com/openai/v1")
+        (True, True)
+        >>> needs_api_key("http://127.0.0.1:8000/v1")
+        False
+    """
+    if not base_url:
+        return True
+    from urllib.parse import urlparse
+
+    host = (urlparse(base_url if "//" in base_url else "//" + base_url).hostname or "").lower()
+    return host == "openai.com" or host.endswith(".openai.com") or "azure" in host
+
+
+def missing_key_message(api_key_env: str, base_url: str | None) -> str:
+    """The error for a missing key: names the variable, never echoes a value that is not a
+    variable name (it could be the key itself).
+
+        >>> missing_key_message("sk-abc123-secret", None)
+        'no API key for the OpenAI API: api_key_env must be the NAME of an environment variable holding the key (letters, digits, _), not the key itself'
+    """
+    where = base_url or "the OpenAI API"
+    if not ENV_NAME.match(api_key_env or ""):
+        return (f"no API key for {where}: api_key_env must be the NAME of an environment "
+                "variable holding the key (letters, digits, _), not the key itself")
+    return (f"no API key for {where}: set the environment variable {api_key_env} "
+            "(or name another variable with the api_key_env option)")
 
 
 class MalformedResponse(Exception):
@@ -70,6 +115,8 @@ class EngineConfig:
 
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "prices"}
+        if not ENV_NAME.match(self.api_key_env or ""):
+            out["api_key_env"] = "<not a variable name>"  # it might be the key itself
         out["prices_override"] = self.prices if isinstance(self.prices, str) else bool(self.prices)
         return out
 
@@ -142,6 +189,7 @@ class ApiEngine:
             "calls": 0, "retries": 0, "cache_hits": 0, "replies": 0, "cost_usd": 0.0,
         }
         self.usage: dict[str, int] = {}  # tokens of replies fetched by this engine (not cache)
+        self._warned_no_key = False
 
     # -- keys and secrets -------------------------------------------------------------
     def call_key(self, call: ApiCall) -> str:
@@ -153,7 +201,8 @@ class ApiEngine:
         )
 
     def _secret(self) -> str | None:
-        return os.environ.get(self.config.api_key_env) or None
+        name = self.config.api_key_env
+        return (os.environ.get(name) or None) if name and ENV_NAME.match(name) else None
 
     def redact(self, text: str) -> str:
         """Remove the API key (if set) from a message."""
@@ -165,11 +214,12 @@ class ApiEngine:
 
         key = self._secret()
         if key is None:
-            if self.config.base_url is None:
-                raise RuntimeError(
-                    f"no API key: set the environment variable {self.config.api_key_env} "
-                    "(or choose another variable with the api_key_env option)"
-                )
+            message = missing_key_message(self.config.api_key_env, self.config.base_url)
+            if needs_api_key(self.config.base_url):
+                raise MissingApiKey(message)
+            if not self._warned_no_key:
+                self._warned_no_key = True
+                log.warning("%s; sending requests without a key (fine for a local server)", message)
             key = "not-needed"  # local OpenAI-compatible servers usually take no key
         return AsyncOpenAI(
             api_key=key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout
@@ -246,6 +296,8 @@ class ApiEngine:
                 except _Failed as failure:
                     result.status, result.error = failure.status, self.redact(failure.message)
                     break
+                except MissingApiKey:
+                    raise
                 except Exception as exc:  # a bug or an unexpected client error: keep it as a value
                     result.status = "api_error"
                     result.error = self.redact(f"{type(exc).__name__}: {exc}")
@@ -289,7 +341,9 @@ class ApiEngine:
         async def guarded(call):
             try:
                 return await self._one(get_client, call, sem, limiter)
-            except RuntimeError as exc:  # e.g. no API key
+            except MissingApiKey:
+                raise  # one configuration error for the whole batch, before any request
+            except RuntimeError as exc:
                 return CallResult(status="api_error", error=self.redact(str(exc)), cached=False)
 
         try:
