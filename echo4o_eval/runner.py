@@ -15,6 +15,7 @@ Example (score a folder of images with precomputed detections)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import sys
@@ -292,6 +293,9 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
         result = confidence_intervals(
             evaluator.aggregate, samples, scores, result, n_boot=runner.config.n_bootstrap, seed=0
         )
+    if data.problems:
+        result = dataclasses.replace(result, notes=(*result.notes, (
+            f"{len(data.problems)} record line(s) of the run store were skipped; first: {data.problems[0]}")))
     usage = _usage_totals(data.judgements.values(), data.generations.values())
     store.write_result(result, {"usage": usage, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     extra_outputs = getattr(evaluator, "extra_outputs", None)

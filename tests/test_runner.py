@@ -93,3 +93,19 @@ def test_images_without_a_score_are_counted_as_not_scored(tmp_path, data_dir):
     outcome = _finish(runner, store, runner.load_samples(), evaluator, 0, 0)
     assert outcome.result.n_images == 6 and outcome.result.n_ok == 5
     assert outcome.status_counts["not_scored"] == 1
+
+
+def test_a_moved_run_directory_still_shows_its_images(tmp_path, data_dir):
+    import shutil
+
+    from echo4o_eval.report.html import _image_file
+    from echo4o_eval.report.runs import load_view
+
+    run_dir = tmp_path / "run"
+    dets = _detections(run_dir, 3, 2)
+    run(_config(run_dir, data_dir, judge=f"detections:{dets}"), model=PaintingModel())
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(run_dir), str(moved))
+    view = load_view(moved)
+    found = _image_file(view, "00001", 1)
+    assert found is not None and found.is_relative_to(moved)

@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from echo4o_eval.store import RunStore
 from echo4o_eval.report.leaderboard import Entry, build_leaderboard, format_value, load_published
 from echo4o_eval.report.runs import RunView, load_view
 from echo4o_eval.types import Status
@@ -69,9 +70,13 @@ def _image_file(view: RunView, sample_id: str, index: int) -> Path | None:
     if generation is None or not generation.image_path:
         return None
     path = Path(generation.image_path)
-    if not path.is_absolute() and view.run_dir is not None:
-        path = view.run_dir / path
-    return path if path.is_file() else None
+    candidates = [path]
+    if view.run_dir is not None:
+        if not path.is_absolute():
+            candidates.append(view.run_dir / path)
+        # a run directory that was moved or copied keeps its generated images at fixed paths
+        candidates.append(RunStore(view.run_dir).image_path(sample_id, index))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _thumbnail(source: Path, target: Path, size: int) -> bool:
