@@ -103,6 +103,22 @@ def test_batching_does_not_change_results(m2f_options, m2f_judge, images) -> Non
             assert x.box == y.box and x.mask_area == y.mask_area
 
 
+def test_overlapped_host_work_gives_identical_judgements(m2f_judge, images) -> None:
+    from echo4o_eval.judges.detector_judge import DetectorJudge
+
+    # The accelerator path (inputs resized and colour crops built on 3 threads, CLIP one chunk
+    # behind) on CPU; batch 2 so that several chunks are in flight.
+    overlapped = DetectorJudge("mask2former-clip", m2f_judge.backend, m2f_judge.colors, 2,
+                               0.0, 16, True, workers=3, overlap=True)  # fmt: skip
+    serial = DetectorJudge("mask2former-clip", m2f_judge.backend, m2f_judge.colors, 2,
+                           0.0, 16, False)  # fmt: skip
+    requests = _requests(images) + [JudgeRequest("main", ("/no/such/file.png",))]
+    expected = serial.judge(requests)
+    assert overlapped.judge(requests) == expected
+    assert [j.status for j in expected] == [Status.OK] * 6 + [Status.BAD_IMAGE, Status.MISSING_IMAGE]
+    assert any(d.color for j in expected[:6] for d in j.detections)
+
+
 def test_labels_are_mapped_by_name(m2f_judge) -> None:
     backend = m2f_judge.backend
     id2label = backend.model.config.id2label

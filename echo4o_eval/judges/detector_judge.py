@@ -8,10 +8,12 @@ with one batched CLIP pass per chunk, and returns Judgements with
 Judgement statuses naming the file.
 
 Host work overlaps device work: a pool of ``workers`` threads decodes the images of the next
-``PREFETCH_CHUNKS`` chunks and runs the backend's optional per-image ``prepare`` (resize to the
-input size), and builds chunk k's colour crops (CLIP preprocessing included) while chunk k+1's
-detector forward runs; chunk k's CLIP pass and Judgements follow that forward. At most
-``PREFETCH_CHUNKS + 2`` chunks are in memory at once. Results do not depend on the pool.
+``PREFETCH_CHUNKS`` chunks and, on an accelerator, runs the backend's optional per-image
+``prepare`` (resize to the input size) and builds chunk k's colour crops (CLIP preprocessing
+included) while chunk k+1's detector forward runs; chunk k's CLIP pass and Judgements follow
+that forward. On a CPU device one thread decodes ahead and the rest runs on the calling thread
+(more threads only compete with the model for the cores). At most ``PREFETCH_CHUNKS + 2``
+chunks are in memory at once. Results do not depend on the pool.
 
 Example with a fake backend (no colour classifier)::
 
@@ -102,7 +104,10 @@ class DetectorJudge:
         color_max_per_class: colour at most this many instances per class and image (16, as
             GenEval keeps at most 16 per class).
         prefetch: prepare the next chunks and colour crops on host threads (False: all serial).
-        workers: size of that thread pool (default :func:`default_workers`).
+        workers: size of that thread pool (default :func:`default_workers`; 1 when
+            ``settings["device"]`` is a CPU).
+        overlap: prepare inputs and colour crops on the pool (default: unless
+            ``settings["device"]`` is a CPU); results are the same either way.
     """
 
     kind = "detector"
@@ -118,6 +123,7 @@ class DetectorJudge:
         prefetch: bool = True,
         settings: dict[str, Any] | None = None,
         workers: int | None = None,
+        overlap: bool | None = None,
     ):
         self.id = judge_id
         self.backend, self.colors = backend, colors
@@ -126,7 +132,15 @@ class DetectorJudge:
         self.color_max_per_class = int(color_max_per_class)
         self.prefetch = prefetch
         self.settings = dict(settings or {})
-        self.workers = default_workers() if workers is None else max(1, int(workers))
+        # Beside an accelerator the host threads resize and crop while it computes; on a CPU
+        # device they would only compete with the model for the cores (measured slower), so
+        # there one thread decodes ahead and the rest stays on the calling thread.
+        if overlap is None:
+            overlap = not str(self.settings.get("device", "")).startswith("cpu")
+        self.overlap = bool(prefetch) and bool(overlap)
+        if workers is None:
+            workers = default_workers() if self.overlap else 1
+        self.workers = max(1, int(workers))
         self._pool = (ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="detector-host")
                       if prefetch else None)  # fmt: skip
 
@@ -154,7 +168,7 @@ class DetectorJudge:
             image = load_rgb(request.images[-1], request.crop)
         except ImageLoadError as err:
             return err
-        prepare = getattr(self.backend, "prepare", None)
+        prepare = getattr(self.backend, "prepare", None) if self.overlap else None
         if prepare is None:
             return image, None
         try:
@@ -174,15 +188,19 @@ class DetectorJudge:
         results: list[Judgement] = []
         ahead: deque = deque()  # loads of this chunk and the next PREFETCH_CHUNKS
         submitted, pending = 0, None
+        depth = PREFETCH_CHUNKS if self.overlap else 1
         for chunk in chunks:
             if self._pool is None:
                 loaded = self._submit(chunk)
             else:
-                while submitted < len(chunks) and len(ahead) <= PREFETCH_CHUNKS:
+                while submitted < len(chunks) and len(ahead) <= depth:
                     ahead.append(self._submit(chunks[submitted]))
                     submitted += 1
                 loaded = [future.result() for future in ahead.popleft()]
             state = self._detect_chunk(chunk, loaded)
+            if not self.overlap:  # CPU device: nothing to overlap the CLIP pass with
+                results += self._finish_chunk(state)
+                continue
             if pending is not None:  # the previous chunk's CLIP pass, after this forward
                 results += self._finish_chunk(pending)
             pending = state
@@ -213,7 +231,7 @@ class DetectorJudge:
         try:
             vocabulary = [_vocabulary(chunk[i]) for i in good]
             wanted = [frozenset(chunk[i].color_classes) for i in good]
-            if getattr(self.backend, "prepare", None) is not None:
+            if self.overlap and getattr(self.backend, "prepare", None) is not None:
                 instances = self.backend.detect(state["images"], vocabulary, wanted,
                                                 prepared=[loaded[i][1] for i in good])  # fmt: skip
             else:
@@ -222,7 +240,7 @@ class DetectorJudge:
             items, where = self._color_items([chunk[i] for i in good], state["images"], instances)
             state["items"], state["where"] = items, where
             prepare = getattr(self.colors, "prepare", None)
-            if items and self._pool is not None and prepare is not None:
+            if items and self.overlap and self._pool is not None and prepare is not None:
                 state["crops"] = [self._pool.submit(prepare, item) for item in items]
         except Exception as err:  # a crash fails this chunk's images, not the run
             state["error"] = err
