@@ -3,8 +3,10 @@
 Not a test: prints figures measured side by side in one run, on the same models and images.
 
 * ``ours``: DetectorJudge (batched detector forward, post-processing vectorised over the batch
-  with full-resolution masks only for the kept (query, class) pairs, image decoding on a
-  background thread, one CLIP batch for all colour crops of a chunk).
+  with full-resolution masks only for the kept (query, class) pairs, one CLIP batch for all
+  colour crops of a chunk). On CUDA a pool of host threads (``--workers``, default
+  min(8, CPUs)) decodes and resizes the next 2 chunks and builds chunk k's colour crops while
+  chunk k+1's forward runs, through pinned memory; on CPU one thread decodes ahead.
 * ``official loop``: what GenEval's ``evaluate_images.py`` does, image by image, with the same
   detector weights and input size: the image is read for the detector and read again with PIL
   (GenEval opens it twice: mmdet's loader, then ``Image.open`` + EXIF transpose); detector
@@ -43,11 +45,14 @@ rounds ranged 4.4x-20.9x, so read the median of ``--repeats`` and note ``uptime`
 post-processing change measured ~0-5% faster than before at load ~1.8 (A/B in one process):
 the old per-image code was already near the forward's cost on an idle machine.
 
-GPU (H200, ``--full-size --images 64``, ~65 s): ours 51-63 images/s batched vs 20 at batch 1,
-official loop ~5-7 images/s (ratio ~9.4-10x), detector standalone 111-121 images/s; our
-pipeline reaches ~46-52% of it, short of the 80% goal: ~0.011 s/image of host work (PNG decode
-on one prefetch thread, PIL resize to the input size and colour crops + CLIP preprocessing on
-the main thread) runs serially with the GPU work.
+GPU (H200, ``--full-size --images 64``, ~65 s), before the host-thread pool: ours 51-63
+images/s batched vs 20 at batch 1, official loop ~5-7 images/s (ratio ~9.4-10x), detector
+standalone 111-121 images/s; our pipeline reached ~46-52% of it, short of the 80% goal:
+~0.011 s/image of host work (PNG decode on one prefetch thread, PIL resize to the input size
+and colour crops + CLIP preprocessing on the main thread) ran serially with the GPU work. The
+pool now does that work beside the GPU; re-measure with ``--full-size --quick``.
+CPU after the change (A/B against the previous commit, alternating processes, 48 images,
+load 1.5-2.9): ours 0.0335/0.0338 s/image vs 0.0333/0.0350 before (min of 5 calls): unchanged.
 
 Usage::
 
