@@ -8,6 +8,12 @@ benchmark spec (``MetricSpec.higher_is_better``). A metric *regresses* when it g
 than ``max_drop`` (in the metric's own units: 0.02 = 2 points of a fraction) AND its
 Holm-adjusted p-value (family: every gated metric, overall and per tag) is below ``alpha``.
 
+Coverage is gated too, since metrics average only the images that were scored: each run's
+coverage (images with status ok / all its images) is printed, and the comparison fails with a
+``coverage`` regression row when the new run's coverage is lower than the baseline's by more
+than ``max_coverage_drop`` (a fraction, default 0.02; no test, the counts are exact). The
+header also says how many paired images were ok in both runs.
+
 Exit codes of ``echo4o-eval compare``: 0 no regression; 1 at least one regression;
 2 unusable input (missing run, different benchmarks or versions, no shared images).
 
@@ -66,6 +72,18 @@ class Comparison:
     n_boot: int
     n_pairs: int  # images scored in both runs
     notes: list[str] = field(default_factory=list)
+    n_pairs_ok: int = 0  # paired images with status ok in both runs
+    baseline_images: tuple[int, int] = (0, 0)  # (ok images, images)
+    new_images: tuple[int, int] = (0, 0)
+    max_coverage_drop: float = 0.02
+
+    @property
+    def baseline_coverage(self) -> float | None:
+        return _coverage(self.baseline_images)
+
+    @property
+    def new_coverage(self) -> float | None:
+        return _coverage(self.new_images)
 
     @property
     def regressions(self) -> list[MetricComparison]:
@@ -76,7 +94,31 @@ class Comparison:
         return bool(self.regressions)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "regressed": self.regressed}
+        return {**asdict(self), "regressed": self.regressed,
+                "baseline_coverage": self.baseline_coverage, "new_coverage": self.new_coverage}
+
+
+def _coverage(counts: tuple[int, int]) -> float | None:
+    return counts[0] / counts[1] if counts[1] else None
+
+
+def _image_counts(view: RunView) -> tuple[int, int]:
+    """(ok images, images) of a run, over every image it holds a score for."""
+    from echo4o_eval.types import Status
+
+    return sum(1 for s in view.scores if s.status is Status.OK), len(view.scores)
+
+
+def _coverage_row(baseline: tuple[int, int], new: tuple[int, int], max_drop: float) -> MetricComparison:
+    base, now = _coverage(baseline), _coverage(new)
+    if base is None or now is None:
+        return MetricComparison("", "coverage", True, base, now, None, None, None, None, verdict="n/a")
+    delta = now - base
+    regression = -delta > max_drop
+    verdict = ("regression" if regression else "worse (within tolerance)" if delta < 0
+               else "better" if delta > 0 else "unchanged")
+    return MetricComparison("", "coverage", True, base, now, delta, None, None, None,
+                            regression=regression, verdict=verdict)
 
 
 def _direction(benchmark_id: str, metric: str) -> bool | None:
@@ -97,11 +139,13 @@ def compare_runs(
     seed: int = 0,
     aggregate: Callable | None = None,
     direction: Callable[[str, str], bool | None] | None = None,
+    max_coverage_drop: float = 0.02,
 ) -> Comparison:
     """Compare ``new`` against ``baseline`` (see the module docstring for the rule).
 
     ``aggregate`` defaults to the benchmark evaluator's aggregate built from the new run's
     manifest; ``direction(benchmark, metric)`` defaults to the benchmark spec.
+    ``max_coverage_drop``: largest tolerated fall of the ok-image share (new vs baseline).
     """
     from echo4o_eval.bootstrap import paired_aggregate_bootstrap
     from echo4o_eval.stats import holm
@@ -153,8 +197,14 @@ def compare_runs(
         rows.append(MetricComparison(d.tag, d.metric, higher, d.value_a, d.value_b, d.delta,
                                      d.ci_low, d.ci_high, d.p_value, p_holm, regression, verdict))
     rows.sort(key=lambda r: (r.tag != "", r.tag, r.metric))
+    base_counts, new_counts = _image_counts(baseline), _image_counts(new)
+    rows.insert(0, _coverage_row(base_counts, new_counts, max_coverage_drop))
+    ok_pairs = ({(s.sample_id, s.image_index) for s in baseline.scores if s.status.value == "ok"}
+                & {(s.sample_id, s.image_index) for s in new.scores if s.status.value == "ok"})
     return Comparison(baseline.name, new.name, new.benchmark_key, rows, max_drop, alpha,
-                      n_boot, len(pairs), notes)
+                      n_boot, len(pairs), notes, n_pairs_ok=len(ok_pairs),
+                      baseline_images=base_counts, new_images=new_counts,
+                      max_coverage_drop=max_coverage_drop)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -184,20 +234,34 @@ def format_text(comparison: Comparison) -> str:
     rows = [HEADER] + _table_rows(comparison)
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [f"compare {comparison.baseline} -> {comparison.new} ({comparison.benchmark}, "
-             f"{comparison.n_pairs} paired images, {comparison.n_boot} resamples)"]
+             f"{comparison.n_pairs} paired images, {comparison.n_pairs_ok} ok in both, "
+             f"{comparison.n_boot} resamples)", _coverage_line(comparison)]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines += [f"note: {n}" for n in comparison.notes]
     lines.append(_verdict_line(comparison))
     return "\n".join(lines)
 
 
+def _coverage_text(counts: tuple[int, int]) -> str:
+    value = _coverage(counts)
+    return f"{counts[0]}/{counts[1]} ({'—' if value is None else f'{value:.1%}'})"
+
+
+def _coverage_line(comparison: Comparison) -> str:
+    return (f"coverage (ok images / images): baseline {_coverage_text(comparison.baseline_images)}, "
+            f"new {_coverage_text(comparison.new_images)}; max coverage drop "
+            f"{comparison.max_coverage_drop}")
+
+
 def _verdict_line(comparison: Comparison) -> str:
     if comparison.regressed:
         names = ", ".join(f"{r.tag + '/' if r.tag else ''}{r.metric}" for r in comparison.regressions)
         return (f"FAIL: {len(comparison.regressions)} regression(s) beyond max-drop "
-                f"{comparison.max_drop} at alpha {comparison.alpha} (Holm): {names}")
+                f"{comparison.max_drop} at alpha {comparison.alpha} (Holm) or max coverage drop "
+                f"{comparison.max_coverage_drop}: {names}")
     return (f"PASS: no metric dropped by more than {comparison.max_drop} with Holm-adjusted "
-            f"p < {comparison.alpha}")
+            f"p < {comparison.alpha}; coverage did not drop by more than "
+            f"{comparison.max_coverage_drop}")
 
 
 def _md(text: str) -> str:
@@ -211,9 +275,12 @@ def format_github(comparison: Comparison) -> str:
         f"### {icon} echo4o-eval compare: {_md(comparison.benchmark)}",
         "",
         f"Baseline `{_md(comparison.baseline)}` → new `{_md(comparison.new)}`; "
-        f"{comparison.n_pairs} paired images, paired clustered bootstrap ({comparison.n_boot} "
+        f"{comparison.n_pairs} paired images ({comparison.n_pairs_ok} ok in both), paired "
+        f"clustered bootstrap ({comparison.n_boot} "
         f"resamples), Holm-adjusted across {sum(r.p_holm is not None for r in comparison.rows)} "
         f"metrics. Max drop {comparison.max_drop}, alpha {comparison.alpha}.",
+        "",
+        _md(_coverage_line(comparison)) + ".",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),

@@ -96,3 +96,28 @@ def test_github_markdown_escapes_cells(runs):
     comparison.notes.append("judge <b>|</b>")
     md = format_github(comparison)
     assert "judge &lt;b&gt;\\|&lt;/b&gt;" in md
+
+
+def test_coverage_drop_fails_even_when_the_scored_images_look_fine(runs, tmp_path):
+    samples = make_samples(150)
+    base = verdicts(samples, images=2, seed=1)
+    failed = [(s.id, j, Status.GENERATION_ERROR) for i, s in enumerate(samples) if i % 5
+              for j in range(2)]  # 80% of the images (whole prompts): the rest is unchanged
+    broken = write_run(tmp_path / "broken", samples, base, "ckpt-300", n_boot=0, failures=failed)
+    comparison = compare_runs(load_view(runs["base"]), load_view(broken), n_boot=200)
+    assert comparison.baseline_images == (300, 300) and comparison.new_images == (60, 300)
+    assert comparison.n_pairs == 300 and comparison.n_pairs_ok == 60
+    assert comparison.regressed and [r.metric for r in comparison.regressions] == ["coverage"]
+    assert [r.verdict for r in comparison.rows if r.metric == "coverage"] == ["regression"]
+    text = format_text(comparison)
+    assert "baseline 300/300 (100.0%), new 60/300 (20.0%)" in text and "60 ok in both" in text
+    assert text.splitlines()[-1].startswith("FAIL") and "coverage" in text.splitlines()[-1]
+    assert "20.0%" in format_github(comparison)
+    res = CliRunner().invoke(compare_command, [str(runs["base"]), str(broken), "--n-boot", "100"])
+    assert res.exit_code == 1, res.output
+    res = CliRunner().invoke(compare_command, [str(runs["base"]), str(broken), "--n-boot", "100",
+                                               "--max-coverage-drop", "0.9"])
+    assert res.exit_code == 0, res.output
+    # one failed image of 300 (noise run) stays within the default tolerance
+    noise = compare_runs(load_view(runs["base"]), load_view(runs["noise"]), n_boot=50)
+    assert noise.new_images == (299, 300) and not noise.regressed

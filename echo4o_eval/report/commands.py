@@ -24,7 +24,8 @@ from echo4o_eval.report.runs import RunInputError
     "compare",
     epilog=(
         "Exit codes: 0 = no regression; 1 = at least one metric regressed (dropped by more than "
-        "--max-drop AND Holm-adjusted paired p < --alpha); 2 = unusable input (missing run, "
+        "--max-drop AND Holm-adjusted paired p < --alpha) or coverage fell by more than "
+        "--max-coverage-drop; 2 = unusable input (missing run, "
         "different benchmark or version, no shared images, bad options)."
     ),
 )
@@ -33,6 +34,10 @@ from echo4o_eval.report.runs import RunInputError
 @click.option("--max-drop", type=float, default=0.02, show_default=True,
               help="Largest tolerated worsening of a metric, in the metric's units "
                    "(0.02 = 2 points of a fraction metric).")
+@click.option("--max-coverage-drop", type=float, default=0.02, show_default=True,
+              help="Largest tolerated fall of coverage (ok images / images, overall) from "
+                   "baseline to new, as a fraction (0.02 = 2 points); a larger fall is a "
+                   "regression.")
 @click.option("--alpha", type=float, default=0.05, show_default=True,
               help="Significance level of the paired test, after Holm correction across "
                    "every compared metric (overall and per tag).")
@@ -46,7 +51,8 @@ from echo4o_eval.report.runs import RunInputError
                    "machine-readable.")
 @click.option("--summary-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also append the Markdown summary to this file (e.g. \"$GITHUB_STEP_SUMMARY\").")
-def compare_command(baseline, new, max_drop, alpha, n_boot, seed, output_format, summary_file):
+def compare_command(baseline, new, max_drop, max_coverage_drop, alpha, n_boot, seed, output_format,
+                    summary_file):
     """Compare run NEW against BASELINE and fail on significant regressions.
 
     BASELINE is a run directory or a baseline JSON (reports/baselines/*.json, written by
@@ -54,7 +60,10 @@ def compare_command(baseline, new, max_drop, alpha, n_boot, seed, output_format,
     both share, overall and per tag, is checked in its benchmark's direction (higher or lower
     is better, from benchmark.yaml) on the images both runs scored, with a paired clustered
     bootstrap of the benchmark's own aggregate. The table lists baseline, new, delta, its 95%
-    CI, the p-value and the Holm-adjusted p-value of every metric.
+    CI, the p-value and the Holm-adjusted p-value of every metric. Each run's coverage (ok
+    images / images) is printed and gated by --max-coverage-drop, so a run whose images mostly
+    failed cannot pass on the few it scored; the header gives the paired images and how many
+    were ok in both.
     """
     from echo4o_eval.compare import (
         EXIT_INPUT_ERROR,
@@ -66,12 +75,14 @@ def compare_command(baseline, new, max_drop, alpha, n_boot, seed, output_format,
     )
     from echo4o_eval.report.runs import load_view
 
-    if max_drop < 0 or not 0 < alpha < 1 or n_boot < 1:
-        click.echo("error: need --max-drop >= 0, 0 < --alpha < 1 and --n-boot >= 1", err=True)
+    if max_drop < 0 or max_coverage_drop < 0 or not 0 < alpha < 1 or n_boot < 1:
+        click.echo("error: need --max-drop >= 0, --max-coverage-drop >= 0, 0 < --alpha < 1 and "
+                   "--n-boot >= 1", err=True)
         sys.exit(EXIT_INPUT_ERROR)
     try:
         comparison = compare_runs(load_view(baseline), load_view(new), max_drop=max_drop,
-                                  alpha=alpha, n_boot=n_boot, seed=seed)
+                                  alpha=alpha, n_boot=n_boot, seed=seed,
+                                  max_coverage_drop=max_coverage_drop)
     except (RunInputError, KeyError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT_ERROR)
