@@ -135,3 +135,41 @@ def test_dpg_missing_crop_judgement_fails_the_image(mode):
            if k == "q1@crop1" else Judgement(k, "j", Status.OK, parsed=("yes",)) for k in keys]
     score = ev.score(sample, generation, bad)
     assert score.status is Status.PARSE_ERROR and score.values["raw_reply"] == "maybe"
+
+
+VLM_MODULES = ("geneval_pp", "imagine_bench", "omnicontext", "dpg_bench")
+
+
+@pytest.mark.parametrize("bench", VLM_MODULES)
+def test_vlm_evaluators_document_every_public_class_and_method(bench):
+    import ast
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / bench / "vlm.py"
+    tree = ast.parse(path.read_text())
+    undocumented = []
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_"):
+            if not ast.get_docstring(node):
+                undocumented.append(node.name)
+            if isinstance(node, ast.ClassDef):
+                undocumented += [f"{node.name}.{m.name}" for m in node.body
+                                 if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")
+                                 and not ast.get_docstring(m)]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize("bench", ["geneval", "geneval_pp"])
+def test_detector_evaluators_take_the_version_from_the_spec(bench, monkeypatch):
+    import types
+
+    import echo4o_eval.spec as spec_module
+
+    if bench == "geneval":
+        from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator as Evaluator
+    else:
+        from echo4o_eval.benchmarks.geneval_pp.detector import GenEvalPlusPlusDetectorEvaluator as Evaluator
+    real = spec_module.get_benchmark(bench).version
+    assert Evaluator({}).aggregate([], []).version == real
+    monkeypatch.setattr(spec_module, "get_benchmark", lambda name: types.SimpleNamespace(version="7.3"))
+    assert Evaluator({}).aggregate([], []).version == "7.3"

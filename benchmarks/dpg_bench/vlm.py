@@ -58,14 +58,18 @@ def parity_questions(questions: Sequence[Mapping[str, Any]]) -> dict[int, Mappin
 
 
 def default_questions(questions: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    """Every question of an item by proposition id (default mode keeps all rows)."""
     return {q["proposition_id"]: q for q in questions}
 
 
 def category(question: Mapping[str, Any]) -> str:
+    """The L2 category of a question: its tuple text before the first ``(``."""
     return str(question["tuple"]).split("(")[0].strip()
 
 
 class DPGBenchEvaluator:
+    """DPG-Bench scored by VQA through a VLM judge: one yes/no request per (question, crop),
+    dependency zeroing, per-image mean score, L1/L2 categories and the overall DPG score."""
     judge_kind = "vlm"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -77,13 +81,16 @@ class DPGBenchEvaluator:
 
     @property
     def parity(self) -> bool:
+        """True in parity mode (official quirks reproduced)."""
         return self.options["mode"] == "parity"
 
     def questions(self, sample: Sample) -> dict[int, Mapping[str, Any]]:
+        """The item's questions by proposition id, as the current mode keeps them."""
         raw = sample.metadata.get("questions", [])
         return parity_questions(raw) if self.parity else default_questions(raw)
 
     def boxes(self, image_path: str) -> list:
+        """Crop boxes for one image (reads its size only when crops are half the image)."""
         size = (0, 0)
         if self.options["crops"] > 1 and self.options["resolution"] is None:
             from PIL import Image
@@ -106,6 +113,8 @@ class DPGBenchEvaluator:
         return None
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """One judge request per (question, crop), keyed ``q<id>@crop<c>``; none for a failed
+        generation or an item the official script cannot score (parity)."""
         if generation.status is not Status.OK or generation.image_path is None:
             return []
         if self.official_failure(sample):
@@ -124,6 +133,9 @@ class DPGBenchEvaluator:
         return out
 
     def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        """Per-crop scores after dependency zeroing, their mean and the category values for one
+        image; every (question, crop) of the ``crops`` option must have an ok judgement, else
+        the image carries the judge/parse failure."""
         failed = generation_failure(sample, generation)
         if failed:
             return failed
@@ -178,6 +190,7 @@ class DPGBenchEvaluator:
         return {pid: (v if ok(pid) else 0.0) for pid, v in orig.items()}
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Overall DPG score (mean over scored images) and L1/L2 category means, with coverage."""
         ok = [s for s in scores if s.status is Status.OK]
         l1: dict[str, list[float]] = {}
         l2: dict[str, list[float]] = {}

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
 from echo4o_eval.scoring.geneval_summary import summarize_geneval
+from echo4o_eval.scoring.judged import benchmark_version
 from echo4o_eval.types import (
     BenchmarkResult,
     Generation,
@@ -220,7 +221,7 @@ class GenEvalEvaluator:
         }
         return BenchmarkResult(
             benchmark="geneval",
-            version="1.0",
+            version=benchmark_version("geneval"),
             metrics=metrics,
             per_tag=per_tag,
             n_samples=len(samples),

@@ -30,6 +30,7 @@ from echo4o_eval.benchmarks.geneval.detector import (
     main_judgement,
 )
 from echo4o_eval.scoring.geneval_pp_rules import GenEvalPPOptions, evaluate_geneval_pp
+from echo4o_eval.scoring.judged import benchmark_version
 from echo4o_eval.types import (
     BenchmarkResult,
     Generation,
@@ -116,7 +117,7 @@ class GenEvalPlusPlusDetectorEvaluator:
             "image_accuracy": MetricValue(n_correct / n_in if n_in else None, n_in, len(scores)),
         }
         return BenchmarkResult(
-            benchmark="geneval_pp", version="1.0", metrics=metrics, per_tag=per_tag,
+            benchmark="geneval_pp", version=benchmark_version("geneval_pp"), metrics=metrics, per_tag=per_tag,
             n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
             status_counts=status_counts, mode=self.mode,
             notes=tuple(notes) + (f"detector mode: count {self.rules.count_mode}, region margin "

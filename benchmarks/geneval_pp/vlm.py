@@ -44,6 +44,8 @@ ECHO4O_PARAMS = {"max_tokens": 1200}
 
 
 class GenEvalPlusPlusVLMEvaluator:
+    """GenEval++ scored by a VLM judge: one checklist request per image, a correct/wrong
+    verdict per image, per-tag and overall accuracy (see the module docstring for the modes)."""
     judge_kind = "vlm"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -63,6 +65,8 @@ class GenEvalPlusPlusVLMEvaluator:
         return prompts.official_parse if parity else prompts.official_parse_strict
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """The single ``main`` judge request for one image (none for a failed generation or a
+        malformed metadata row): the official checklist prompt or our per-clause prompt."""
         if generation.status is not Status.OK or generation.image_path is None:
             return []
         try:
@@ -82,6 +86,8 @@ class GenEvalPlusPlusVLMEvaluator:
                              parse=prompts.echo4o_parser(len(items)))]
 
     def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        """Turn the image's judgement into ``correct`` (and per-clause verdicts with the echo4o
+        pack); generation, metadata, judge and parse failures become the score's status."""
         failed = generation_failure(sample, generation)
         if failed:
             return failed
@@ -116,6 +122,8 @@ class GenEvalPlusPlusVLMEvaluator:
         )
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Per-tag accuracy, ``overall`` (mean of tag accuracies) and ``image_accuracy``; failures
+        are excluded with coverage reported (default) or counted as wrong (parity)."""
         parity = self.options["mode"] == "parity"
         per_tag: dict[str, dict[str, MetricValue]] = {}
         tag_values = []

@@ -46,6 +46,7 @@ ECHO4O_PARAMS = {"max_tokens": 600}
 
 
 def merged_type(raw: str) -> str:
+    """The reporting group of a raw Imagine-Bench type (official merge of related types)."""
     return TYPE_MAP.get(raw, raw)
 
 
@@ -65,6 +66,8 @@ def _strict_official_parse(text: str) -> dict[str, float]:
 
 
 class ImagineBenchEvaluator:
+    """Imagine-Bench scored by a VLM judge: fantasy fulfillment, identity preservation and
+    aesthetic quality per image, their weighted score, per-type means and weighted overalls."""
     judge_kind = "vlm"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -80,6 +83,8 @@ class ImagineBenchEvaluator:
         return self._official
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """The single ``main`` judge request for one image (none for a failed generation), with
+        the official prompt or our JSON-schema prompt."""
         if generation.status is not Status.OK or generation.image_path is None:
             return []
         instruction, note = str(sample.metadata["instruction"]), str(sample.metadata["note"])
@@ -96,6 +101,8 @@ class ImagineBenchEvaluator:
                              parse=prompts.echo4o_parse)]
 
     def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        """The three criterion scores and their weighted score for one image; failures become
+        the score's status."""
         failed = generation_failure(sample, generation) or judgement_failure(
             sample, generation, judgements, ["main"])
         if failed:
@@ -109,6 +116,8 @@ class ImagineBenchEvaluator:
         )
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Per-type mean scores and the weighted overalls (official weights and ours with
+        Multi-Object); parity counts judge/parse failures as 0 as the official script does."""
         parity = self.options["mode"] == "parity"
         judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR}
         per_type: dict[str, list[float]] = {}

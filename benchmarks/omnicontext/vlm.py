@@ -44,6 +44,7 @@ ECHO4O_PARAMS = {"max_tokens": 600}
 
 
 def sample_overall(pf: float, sc: float) -> float:
+    """Per-image overall score: geometric mean of prompt following and subject consistency."""
     return math.sqrt(pf * sc)
 
 
@@ -55,6 +56,8 @@ def _official_parse(text: str) -> dict[str, Any]:
 
 
 class OmniContextEvaluator:
+    """OmniContext scored by a VLM judge: prompt following and subject consistency per image,
+    per-task means and the 8- and 6-task averages for the selected instruction language."""
     judge_kind = "vlm"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -75,6 +78,8 @@ class OmniContextEvaluator:
         return self._official_text(name).replace("<instruction>", instruction)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
+        """Two judge requests per image (prompt following, subject consistency), reference
+        images first and the generated image last; none for a failed generation."""
         if generation.status is not Status.OK or generation.image_path is None:
             return []
         instruction = str(sample.metadata.get("instruction", sample.prompt))
@@ -93,6 +98,8 @@ class OmniContextEvaluator:
         return out
 
     def score(self, sample: Sample, generation: Generation, judgements: Sequence[Judgement]) -> SampleScore:
+        """PF, SC and their geometric mean for one image; a failed generation or judgement, or a
+        sample without ``instruction_language``, becomes the score's status."""
         failed = generation_failure(sample, generation)
         if failed:
             return failed
@@ -112,6 +119,8 @@ class OmniContextEvaluator:
         )
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
+        """Per-task means and the overall / ``_6`` averages over the selected language's images;
+        n_images and coverage count only those images."""
         language = self.options["language"]
         unknown = {s.id for s in samples if not s.metadata.get("instruction_language")}
         wanted = {s.id for s in samples if s.metadata.get("instruction_language") == language}
