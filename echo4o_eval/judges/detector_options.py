@@ -86,12 +86,11 @@ def parse_detector_options(options: Mapping[str, Any] | None, backend: str) -> d
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; other values unchanged."""
-    if device != "auto":
-        return device
-    import torch
+    """"auto" -> this rank's GPU (``cuda:<LOCAL_RANK>``) when torch sees one, else "cpu";
+    other values unchanged, so under torchrun/accelerate each rank judges on its own GPU."""
+    from echo4o_eval.distributed import select_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return select_device(requested=device)
 
 
 def torch_dtype(name: str):
