@@ -50,7 +50,11 @@ images/s batched vs 20 at batch 1, official loop ~5-7 images/s (ratio ~9.4-10x),
 standalone 111-121 images/s; our pipeline reached ~46-52% of it, short of the 80% goal:
 ~0.011 s/image of host work (PNG decode on one prefetch thread, PIL resize to the input size
 and colour crops + CLIP preprocessing on the main thread) ran serially with the GPU work. The
-pool now does that work beside the GPU; re-measure with ``--full-size --quick``.
+pool now does that work beside the GPU. Measured after it (H200, ``--full-size --quick``, one
+round each, 2026-11-28): 8 workers: ours 83.5 images/s batched vs 17.3 at batch 1, official
+loop 5.2 (16.0x), detector standalone 105.7, share 79.0%; 4 workers: ours 83.8 vs 21.4, official
+6.2 (13.6x), standalone 126.2, share 66.4%. Ours is steady at ~84 images/s; the standalone
+figure moves between runs, so the share is 66-79%, around but not reliably above the 80% goal.
 CPU after the change (A/B against the previous commit, alternating processes, 48 images,
 load 1.5-2.9): ours 0.0335/0.0338 s/image vs 0.0333/0.0350 before (min of 5 calls): unchanged.
 
