@@ -240,6 +240,7 @@ def agreement_json(result: Agreement, rater_a: Mapping[str, Any], rater_b: Mappi
     (pass, fail), columns rater B (pass, fail)."""
 
     def body(r: Agreement) -> dict:
+        """The n / kappa / observed / matrix fields of one Agreement."""
         return {"n": r.n, "kappa": r.kappa, "observed": r.observed, "matrix": r.matrix}
 
     return {"schema": "echo4o-eval/agreement", "schema_version": 1, "labels": ["pass", "fail"],

@@ -50,6 +50,7 @@ def default_data_dir() -> Path | None:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA-256 digest of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

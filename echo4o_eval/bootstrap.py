@@ -97,6 +97,7 @@ class _Builder:
         self._score_cache: dict[tuple[int, int, int, int], SampleScore] = {}
 
     def sample(self, i: int, k: int) -> Sample:
+        """Sample ``i``, or for copy ``k`` > 0 a copy with id ``<id>~<k>`` (cached)."""
         key = (i, k)
         if key not in self._sample_cache:
             s = self.samples[i]
@@ -104,6 +105,8 @@ class _Builder:
         return self._sample_cache[key]
 
     def score(self, i: int, k: int, image: int, position: int) -> SampleScore:
+        """The score of (sample ``i``, ``image``) relabelled to copy ``k``'s id and image index
+        ``position`` (cached)."""
         key = (i, k, image, position)
         if key not in self._score_cache:
             original = self.table[(self.samples[i].id, image)]
@@ -117,6 +120,7 @@ class _Builder:
         return self._score_cache[key]
 
     def build(self, draw) -> tuple[list[Sample], list[SampleScore]]:
+        """Samples and scores for one replicate from ``draw``'s ``(i, k, chosen)`` triples."""
         samples, scores = [], []
         for i, k, chosen in draw:
             samples.append(self.sample(i, k))
@@ -331,6 +335,7 @@ def _demo_aggregate(samples: Sequence[Sample], scores: Sequence[SampleScore]) ->
     ok = [v for vals in by_tag.values() for v in vals]
 
     def metric(vals, total):
+        """Mean of ``vals`` (None when empty) with n = len(vals) out of ``total``."""
         return MetricValue(sum(vals) / len(vals) if vals else None, len(vals), total)
 
     return BenchmarkResult(

@@ -55,9 +55,12 @@ def parse_key_values(pairs, option: str) -> dict:
 
 
 class CliError(click.ClickException):
+    """A command failure: printed as ``error: MESSAGE``, exit status EXIT_ERROR (1)."""
+
     exit_code = EXIT_ERROR
 
     def show(self, file=None) -> None:
+        """Print ``error: MESSAGE`` to stderr (``file`` is ignored)."""
         click.echo(f"error: {self.format_message()}", err=True)
 
 

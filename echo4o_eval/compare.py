@@ -63,6 +63,8 @@ class MetricComparison:
 
 @dataclass(frozen=True)
 class Comparison:
+    """A baseline-vs-new comparison of one benchmark: per-metric rows, gates and coverage."""
+
     baseline: str
     new: str
     benchmark: str
@@ -79,21 +81,26 @@ class Comparison:
 
     @property
     def baseline_coverage(self) -> float | None:
+        """Baseline ok images / images, or None when it has no images."""
         return _coverage(self.baseline_images)
 
     @property
     def new_coverage(self) -> float | None:
+        """New run ok images / images, or None when it has no images."""
         return _coverage(self.new_images)
 
     @property
     def regressions(self) -> list[MetricComparison]:
+        """The rows flagged as regressions."""
         return [r for r in self.rows if r.regression]
 
     @property
     def regressed(self) -> bool:
+        """True when any metric row is a regression."""
         return bool(self.regressions)
 
     def to_json(self) -> dict:
+        """A JSON-able dict of every field plus regressed and both coverages."""
         return {**asdict(self), "regressed": self.regressed,
                 "baseline_coverage": self.baseline_coverage, "new_coverage": self.new_coverage}
 
@@ -164,6 +171,7 @@ def compare_runs(
     bench = new.benchmark_id
     if direction is None:
         def direction(_bench: str, metric: str) -> bool | None:
+            """Whether higher is better for ``metric`` in the new run's spec (None: unknown)."""
             return _direction(bench, metric)
     pairs = {(s.sample_id, s.image_index) for s in baseline.scores} & {
         (s.sample_id, s.image_index) for s in new.scores
@@ -295,4 +303,5 @@ def format_github(comparison: Comparison) -> str:
 
 
 def format_json(comparison: Comparison) -> str:
+    """The comparison as indented, key-sorted JSON text."""
     return json.dumps(comparison.to_json(), indent=2, sort_keys=True)

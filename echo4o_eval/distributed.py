@@ -52,10 +52,12 @@ class RankInfo:
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0."""
         return self.rank == 0
 
     @property
     def is_distributed(self) -> bool:
+        """True when more than one process takes part."""
         return self.world_size > 1
 
 

@@ -105,6 +105,7 @@ def default_run_dir(config, judge_spec: str) -> Path:
 
 
 def package_versions() -> dict[str, str]:
+    """Python's version and the installed version of each package in PACKAGES (missing: left out)."""
     versions = {"python": sys.version.split()[0]}
     for name in PACKAGES:
         try:

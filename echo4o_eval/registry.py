@@ -71,6 +71,7 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under ``name``."""
 
         def decorator(obj: T) -> T:
+            """Register ``obj`` under ``name`` and return it unchanged."""
             self._add(name, obj)
             return obj
 

@@ -131,11 +131,13 @@ class Runner:
         self.generation_params = {**generation, **config.generation_params, "task": self.spec.task}
 
     def load_samples(self) -> list[Sample]:
+        """The benchmark's samples for the configured variant, cut to ``limit`` when one is set."""
         assets = Assets(self.spec, data_dir=self.config.data_dir, allow_download=self.config.allow_download)
         samples = self.spec.scorer.load_samples(assets, self.config.variant)
         return samples[: self.config.limit] if self.config.limit else samples
 
     def requests_for(self, sample: Sample, store: RunStore) -> list[GenerationRequest]:
+        """One GenerationRequest per image of ``sample``, with per-image seeds and output paths."""
         # "metadata" lets image-reading models check a folder against the benchmark (GenEval's
         # per-prompt metadata.jsonl); generating adapters ignore it and never record it.
         params = {**self.generation_params, "metadata": sample.metadata}

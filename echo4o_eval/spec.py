@@ -81,6 +81,7 @@ class BenchmarkSpec:
         raise KeyError(f"benchmark {self.id!r} has no metric {name!r}")
 
     def asset(self, name: str) -> AssetSpec:
+        """The asset named ``name``; raises KeyError when the benchmark has none."""
         for asset in self.assets:
             if asset.name == name:
                 return asset
@@ -93,6 +94,7 @@ class BenchmarkSpec:
 
     @property
     def key(self) -> str:
+        """``<id>@<version>``."""
         return f"{self.id}@{self.version}"
 
 
@@ -179,5 +181,6 @@ def get_benchmark(name: str) -> BenchmarkSpec:
 
 
 def benchmark_names() -> list[str]:
+    """Names of every registered benchmark (built-in folders discovered first)."""
     _discover()
     return BENCHMARKS.names()

@@ -178,18 +178,22 @@ class RunStore:
 
     @property
     def manifest_path(self) -> Path:
+        """Path of the run's manifest.json."""
         return self.run_dir / "manifest.json"
 
     @property
     def manifest(self) -> dict[str, Any]:
+        """The manifest, read once and cached; raises StoreError like read_manifest."""
         if self._manifest is None:
             self._manifest = self.read_manifest()
         return self._manifest
 
     def exists(self) -> bool:
+        """True when the run directory has a manifest.json."""
         return self.manifest_path.exists()
 
     def read_manifest(self) -> dict[str, Any]:
+        """The manifest as a dict; raises StoreError when it is missing or not valid JSON."""
         try:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -247,6 +251,7 @@ class RunStore:
             self._write_samples(list(known.values()) + extra)
 
     def read_samples(self) -> dict[str, Sample]:
+        """Samples from samples.jsonl keyed by id ({} when the file does not exist)."""
         path = self.run_dir / "samples.jsonl"
         if not path.exists():
             return {}
@@ -262,6 +267,7 @@ class RunStore:
         return self.run_dir / "images" / safe_name(sample_id) / f"{image_index}.png"
 
     def shard_path(self, rank: int | None = None) -> Path:
+        """Path of the records shard of ``rank`` (default: this store's rank)."""
         return self.run_dir / f"records-{self.rank if rank is None else rank}.jsonl"
 
     @contextlib.contextmanager

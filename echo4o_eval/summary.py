@@ -12,6 +12,8 @@ from echo4o_eval.types import MetricValue
 
 
 def format_number(value: float | None, unit: str) -> str:
+    """``value`` for display: a fraction as a percent with one decimal, others with three
+    decimals, None as n/a."""
     if value is None:
         return "n/a"
     return f"{value * 100:.1f}" if unit == "fraction" else f"{value:.3f}"

@@ -87,6 +87,7 @@ class Sample:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Sample":
+        """Inverse of to_json."""
         return cls(**{**data, "reference_images": _tuple(data.get("reference_images"))})
 
 
@@ -109,6 +110,7 @@ class GenerationRequest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "GenerationRequest":
+        """Inverse of to_json."""
         return cls(**{**data, "reference_images": _tuple(data.get("reference_images"))})
 
 
@@ -128,6 +130,7 @@ class Generation:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Generation":
+        """Inverse of to_json."""
         return cls(**{**data, "status": Status(data["status"])})
 
 
@@ -143,6 +146,7 @@ class Detection:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Detection":
+        """Inverse of to_json."""
         return cls(**{**data, "box": tuple(data["box"])})
 
 
@@ -189,6 +193,7 @@ class Judgement:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Judgement":
+        """Inverse of to_json (detections and image_size restored as tuples)."""
         dets = data.get("detections")
         size = data.get("image_size")
         return cls(
@@ -218,6 +223,7 @@ class SampleScore:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SampleScore":
+        """Inverse of to_json."""
         return cls(**{**data, "status": Status(data["status"])})
 
 
@@ -233,10 +239,12 @@ class MetricValue:
 
     @property
     def coverage(self) -> float:
+        """n / n_total (0.0 when n_total is 0)."""
         return self.n / self.n_total if self.n_total else 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "MetricValue":
+        """Inverse of to_json."""
         return cls(**data)
 
 
@@ -257,10 +265,12 @@ class BenchmarkResult:
 
     @property
     def coverage(self) -> float:
+        """n_ok / n_images (0.0 when there are no images)."""
         return self.n_ok / self.n_images if self.n_images else 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "BenchmarkResult":
+        """Inverse of to_json (metrics and per_tag rebuilt as MetricValue)."""
         return cls(
             **{
                 **data,

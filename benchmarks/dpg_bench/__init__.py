@@ -1,0 +1,1 @@
+"""DPG-Bench benchmark: benchmark.yaml, loader, scorer and the VLM-judged evaluator (vlm.py)."""

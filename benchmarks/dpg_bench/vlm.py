@@ -181,6 +181,8 @@ class DPGBenchEvaluator:
         valid: dict[int, bool] = {}
 
         def ok(pid: int, trail: tuple = ()) -> bool:
+            """True when every parent of question ``pid``, recursively, scored 1.0;
+            KeyError on a dependency cycle."""
             if pid not in valid:
                 if pid in trail:
                     raise KeyError(f"{pid} (dependency cycle)")

@@ -1,0 +1,2 @@
+"""GenEval benchmark: benchmark.yaml, loader, scorer and the detector-judged evaluator
+(detector.py)."""

@@ -91,6 +91,7 @@ def failed_score(sample: Sample, generation: Generation, judgements: Sequence[Ju
     """
 
     def fail(status: Status, reason: str) -> SampleScore:
+        """A SampleScore with ``status`` and ``reason`` and no values."""
         return SampleScore(sample.id, generation.image_index, sample.tag, status, {}, reason)
 
     if generation.status is not Status.OK:

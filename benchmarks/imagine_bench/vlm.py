@@ -136,6 +136,8 @@ class ImagineBenchEvaluator:
         used = sum(len(v) for v in per_type.values())
 
         def overall(weights):
+            """Weighted overall over ``weights``' types, with counts; parity reports 0.0 where the
+            value is undefined."""
             value = weighted_overall(means, weights)
             n = sum(len(per_type.get(t, [])) for t in weights)
             n_total = sum(totals.get(t, 0) for t in weights)

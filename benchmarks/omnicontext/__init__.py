@@ -1,0 +1,1 @@
+"""OmniContext benchmark: benchmark.yaml, loader, scorer and the VLM-judged evaluator (vlm.py)."""

@@ -134,6 +134,7 @@ class OmniContextEvaluator:
                             for name in ("prompt_following", "subject_consistency", "score")}
 
         def average(name: str, tags: list[str]) -> MetricValue:
+            """Mean of ``name`` over the tags' means (None if any is missing), counts summed."""
             values = [per_tag[t][name].value for t in tags]
             n = sum(per_tag[t][name].n for t in tags)
             n_total = sum(per_tag[t][name].n_total for t in tags)

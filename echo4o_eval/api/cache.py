@@ -80,6 +80,7 @@ class ResponseCache:
         return self._conn().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        """Close this thread's database connection, if open."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

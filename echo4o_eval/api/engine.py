@@ -114,6 +114,8 @@ class EngineConfig:
     prices: Any = None  # mapping or file path overriding the default price table
 
     def describe(self) -> dict[str, Any]:
+        """Settings for the run manifest: the price table only as its path or a flag, and
+        api_key_env masked when it is not a variable name (it might be the key itself)."""
         out = {k: v for k, v in self.__dict__.items() if k != "prices"}
         if not ENV_NAME.match(self.api_key_env or ""):
             out["api_key_env"] = "<not a variable name>"  # it might be the key itself
@@ -150,6 +152,7 @@ class CallResult:
 
     @property
     def reply(self) -> dict | None:
+        """The last reply received, or None."""
         return self.replies[-1] if self.replies else None
 
 
@@ -333,12 +336,15 @@ class ApiEngine:
         lock = asyncio.Lock()
 
         async def get_client():
+            """The shared API client, created on first use."""
             async with lock:
                 if "client" not in holder:
                     holder["client"] = self._make_client()
             return holder["client"]
 
         async def guarded(call):
+            """Run one call; a RuntimeError becomes an api_error result (redacted);
+            MissingApiKey propagates."""
             try:
                 return await self._one(get_client, call, sem, limiter)
             except MissingApiKey:
@@ -368,6 +374,7 @@ class ApiEngine:
         return self.config.describe()
 
     def close(self) -> None:
+        """Close the reply cache, if any."""
         if self.cache is not None:
             self.cache.close()
 

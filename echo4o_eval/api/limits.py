@@ -35,11 +35,13 @@ class _Bucket:
         self.stamp = now
 
     def wait_time(self, amount: float) -> float:
+        """Seconds until ``amount`` (capped at capacity) is available."""
         self._refill()
         amount = min(amount, self.capacity)  # a single huge request must still pass
         return 0.0 if self.level >= amount else (amount - self.level) / self.rate
 
     def take(self, amount: float) -> None:
+        """Remove ``amount`` (capped at capacity) from the bucket."""
         self.level -= min(amount, self.capacity)
 
 

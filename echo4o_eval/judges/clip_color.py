@@ -143,6 +143,7 @@ class ClipColorClassifier:
         self._classifiers: dict[str, Any] = {}
 
     def describe(self) -> dict[str, Any]:
+        """Classifier settings for the run manifest."""
         return {
             "clip_model": self.model_name,
             "clip_pretrained": self.pretrained,

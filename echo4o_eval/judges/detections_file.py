@@ -137,12 +137,15 @@ class DetectionsFileJudge:
         )
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
+        """One Judgement per request, in order, from the detections file (JUDGE_ERROR if absent)."""
         return [self._judge_one(r) for r in requests]
 
     def describe(self) -> Mapping[str, Any]:
+        """Settings for the run manifest."""
         return {"type": "detections-file", "path": str(self.path)}
 
     def close(self) -> None:
+        """Nothing to release."""
         pass
 
 

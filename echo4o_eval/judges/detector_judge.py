@@ -63,6 +63,8 @@ class RawInstance:
 
 
 class DetectionBackend(Protocol):
+    """What a detector backend provides to DetectorJudge."""
+
     def detect(
         self,
         images: Sequence[Any],
@@ -145,6 +147,7 @@ class DetectorJudge:
                       if prefetch else None)  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
+        """Judge, backend and color classifier settings for the run manifest."""
         out = {"id": self.id, "kind": self.kind, "batch_size": self.batch_size,
                "color_min_score": self.color_min_score,
                "color_max_per_class": self.color_max_per_class, **self.settings}  # fmt: skip
@@ -154,6 +157,7 @@ class DetectorJudge:
         return out
 
     def close(self) -> None:
+        """Shut down the worker pool and drop the backend and color classifier."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -30,6 +30,8 @@ _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float
 
 
 class LocalVLMJudge:
+    """VLM judge running a local transformers model (see the module docstring for options)."""
+
     kind = "vlm"
 
     def __init__(self, path: str, options: Mapping[str, Any] | None = None) -> None:
@@ -120,9 +122,11 @@ class LocalVLMJudge:
                          replies=tuple(replies), prompt_hash=phash, usage=usage, error=error)
 
     def describe(self) -> dict[str, Any]:
+        """Judge id, kind, model path and options for the run manifest."""
         return {"id": self.id, "kind": self.kind, "path": self.path, **self.options}
 
     def close(self) -> None:
+        """Drop the loaded model and processor."""
         self._model = None
         self._processor = None
 

@@ -106,6 +106,7 @@ class Mask2FormerBackend:
         self.max_per_image, self.min_score = int(max_per_image), float(min_score)
 
     def describe(self) -> dict[str, Any]:
+        """Detector settings for the run manifest."""
         return {"detector": "mask2former", "detector_model": self.source,
                 "input_size": list(self.size), "max_per_image": self.max_per_image,
                 "min_score": self.min_score, "dtype": str(self.dtype).replace("torch.", ""),
@@ -134,6 +135,7 @@ class Mask2FormerBackend:
         return batch.to(self.dtype)
 
     def detect(self, images, classes, mask_classes, prepared=None) -> list[list[RawInstance]]:
+        """Instances per image; ``prepared``: the images' arrays from ``prepare``, if already made."""
         torch = self.torch
         with torch.inference_mode():
             outputs = self.model(pixel_values=self._pixels(images, prepared))
@@ -215,6 +217,7 @@ def _mask_boxes(binary):
 
 
 def build_clip(opts: dict[str, Any], device: str):
+    """The CLIP color classifier configured by the judge options ``opts`` on ``device``."""
     from echo4o_eval.judges.clip_color import ClipColorClassifier
 
     return ClipColorClassifier(opts["clip_model"], opts["clip_pretrained"], device,

@@ -102,10 +102,12 @@ class MmdetBackend:
         self.config, self.checkpoint, self.min_score = config, checkpoint, float(min_score)
 
     def describe(self) -> dict[str, Any]:
+        """Detector settings for the run manifest."""
         return {"detector": "mmdet", "detector_model": self.config,
                 "checkpoint": self.checkpoint or "random", "min_score": self.min_score}  # fmt: skip
 
     def detect(self, images, classes, mask_classes) -> list[list[RawInstance]]:
+        """Instances per image from the mmdet model (``classes`` is ignored: closed vocabulary)."""
         import numpy as np
 
         arrays = [np.ascontiguousarray(np.asarray(im)[:, :, ::-1]) for im in images]  # BGR

@@ -137,6 +137,7 @@ class OpenAIJudge:
         parse = request.parse
 
         def validate(reply):
+            """The reply's text, parsed by the request's parser when it has one."""
             text = reply_text(reply)
             return parse(text) if parse is not None else text
 
@@ -200,6 +201,7 @@ class OpenAIJudge:
         return out
 
     def close(self) -> None:
+        """Close the API engine (its reply cache)."""
         self.engine.close()
 
 

@@ -45,10 +45,12 @@ class Owlv2Backend:
         self.min_score, self.query_template = float(min_score), query_template
 
     def describe(self) -> dict[str, Any]:
+        """Detector settings for the run manifest."""
         return {"detector": "owlv2", "detector_model": self.source, "min_score": self.min_score,
                 "query_template": self.query_template}  # fmt: skip
 
     def detect(self, images, classes, mask_classes) -> list[list[RawInstance]]:
+        """Instances per image, querying its ``classes`` (all GenEval objects when empty)."""
         torch = self.torch
         wanted = [tuple(c) or GENEVAL_OBJECT_NAMES for c in classes]
         names = sorted({n for w in wanted for n in w})

@@ -75,6 +75,7 @@ def build_messages(
 
 
 def data_url(mime: str, data: bytes) -> str:
+    """A ``data:`` URL holding ``data`` base64-encoded with type ``mime``."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 

@@ -310,6 +310,7 @@ class BagelModel:
         return [self._one(request) for request in requests]
 
     def describe(self) -> Mapping[str, Any]:
+        """Adapter settings for the run manifest."""
         return {
             "adapter": "bagel",
             "checkpoint": str(self.checkpoint),
@@ -323,6 +324,7 @@ class BagelModel:
         }
 
     def close(self) -> None:
+        """Drop the inferencer and empty the CUDA cache."""
         self.inferencer = None
         if self._torch.cuda.is_available():
             self._torch.cuda.empty_cache()

@@ -260,6 +260,7 @@ class DiffusersModel:
         ]
 
     def describe(self) -> Mapping[str, Any]:
+        """Adapter settings for the run manifest."""
         import diffusers
 
         return {
@@ -277,6 +278,7 @@ class DiffusersModel:
         }
 
     def close(self) -> None:
+        """Drop the pipeline and empty the CUDA cache."""
         self.pipeline = None
         if self._torch.cuda.is_available():
             self._torch.cuda.empty_cache()

@@ -129,12 +129,15 @@ class FolderModel:
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One Generation per request, in order: the folder's image (OK, BAD_IMAGE) or MISSING_IMAGE."""
         return [self._find(r) for r in requests]
 
     def describe(self) -> Mapping[str, Any]:
+        """Settings for the run manifest."""
         return {"type": "folder", "root": str(self.root), "layout": self.layout}
 
     def close(self) -> None:
+        """Nothing to release."""
         pass
 
 

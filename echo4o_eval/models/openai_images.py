@@ -146,6 +146,7 @@ class OpenAIImageModel:
                 "engine": self.engine.describe(), "batch_size": self.batch_size}
 
     def close(self) -> None:
+        """Close the API engine (its reply cache)."""
         self.engine.close()
 
 

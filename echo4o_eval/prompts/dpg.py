@@ -41,6 +41,7 @@ def official_parse(text: str) -> str:
 
 
 def strict_parse(text: str) -> str:
+    """The reply's first word when it is yes or no (normalised); ValueError otherwise."""
     answer = normalise_answer(text)
     if answer not in ("yes", "no"):
         raise ValueError(f"not a yes/no answer: {text[:80]!r}")
@@ -48,6 +49,7 @@ def strict_parse(text: str) -> str:
 
 
 def echo4o_parse(text: str) -> str:
+    """The "answer" of a JSON reply (ValueError unless yes or no); non-JSON goes to strict_parse."""
     try:
         data = json.loads(strip_fences(text))
     except ValueError:

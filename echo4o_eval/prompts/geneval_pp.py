@@ -228,6 +228,7 @@ def echo4o_parser(n_clauses: int):
     by requirement; ValueError unless every requirement 1..n has exactly one boolean verdict."""
 
     def parse(text: str) -> list[dict[str, Any]]:
+        """The ordered verdicts from ``text``; ValueError for a reply that is unusable."""
         try:
             data = json.loads(strip_fences(text))
         except ValueError as exc:

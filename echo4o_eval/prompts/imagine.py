@@ -70,6 +70,7 @@ _KEYS = dict(zip(("fantasy_fulfillment", "identity_preservation", "aesthetic_qua
 
 
 def echo4o_user_text(instruction: str, note: str) -> str:
+    """ECHO4O_USER with ``instruction`` and ``note`` filled in."""
     return ECHO4O_USER.replace("{instruction}", instruction).replace("{note}", note)
 
 

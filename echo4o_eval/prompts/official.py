@@ -33,12 +33,15 @@ class OfficialPromptError(RuntimeError):
 
 @dataclass(frozen=True)
 class Script:
+    """An official script pinned to a commit."""
+
     repo: str
     commit: str
     path: str
 
     @property
     def url(self) -> str:
+        """Raw GitHub URL of the script at its pinned commit."""
         return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{self.path}"
 
 
@@ -161,6 +164,7 @@ def extract(source: str, recipe: Recipe) -> str:
 
 
 def sha256_text(text: str) -> str:
+    """Hex SHA-256 digest of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -35,6 +35,7 @@ def _repair(text: str) -> str:
     quoted = re.sub(r"(\w+):", r'"\1":', text)
 
     def value(match: re.Match) -> str:
+        """Rewrite one ``key: value`` pair as JSON: numbers in a list, other bare words quoted."""
         key, raw, end = match.groups()
         raw = raw.strip()
         if re.match(r"^-?\d+(\.\d+)?$", raw):

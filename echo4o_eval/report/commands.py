@@ -136,6 +136,7 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
     from echo4o_eval.report.runs import load_view
 
     def fail(message: str):
+        """Print ``error: MESSAGE`` to stderr and exit with status 1."""
         click.echo(f"error: {message}", err=True)
         sys.exit(1)
 

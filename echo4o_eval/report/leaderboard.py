@@ -28,6 +28,8 @@ from echo4o_eval.types import BenchmarkResult, MetricValue
 
 @dataclass(frozen=True)
 class Column:
+    """One leaderboard column: a benchmark's primary metric (tag "") or one tag's metric."""
+
     benchmark: str
     tag: str  # "" for the benchmark's primary metric column
     metric: str
@@ -39,6 +41,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Cell:
+    """One table cell: the value, its interval, counts and display text."""
+
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -64,12 +68,16 @@ class Entry:
 
 @dataclass
 class Row:
+    """One leaderboard row: its entry and one cell per column."""
+
     entry: Entry
     cells: list[Cell] = field(default_factory=list)
 
 
 @dataclass
 class Leaderboard:
+    """Columns and rows of the leaderboard table."""
+
     columns: list[Column]
     rows: list[Row]
 

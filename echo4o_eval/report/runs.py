@@ -63,6 +63,7 @@ class RunView:
 
     @property
     def benchmark_key(self) -> str:
+        """``<id>@<version>`` of the manifest's benchmark."""
         bench = self.manifest.get("benchmark", "")
         if isinstance(bench, Mapping):
             return f"{bench.get('id', '')}@{bench.get('version', '')}"
@@ -70,22 +71,26 @@ class RunView:
 
     @property
     def benchmark_id(self) -> str:
+        """Benchmark id, from the result when there is one, else from the manifest."""
         if self.result is not None:
             return self.result.benchmark
         return self.benchmark_key.partition("@")[0]
 
     @property
     def benchmark_version(self) -> str:
+        """Benchmark version, from the result when there is one, else from the manifest."""
         if self.result is not None:
             return self.result.version
         return self.benchmark_key.partition("@")[2]
 
     @property
     def model(self) -> str:
+        """The model's spec (or id / name) from the manifest."""
         return _text(self.manifest.get("model"))
 
     @property
     def judge(self) -> str:
+        """The judge's spec (or id / name) from the manifest."""
         return _text(self.manifest.get("judge"))
 
     @property
@@ -104,11 +109,13 @@ class RunView:
 
     @property
     def options(self) -> Mapping[str, Any]:
+        """The manifest's evaluator_options ({} when absent)."""
         options = self.manifest.get("evaluator_options")
         return options if isinstance(options, Mapping) else {}
 
     @property
     def created(self) -> str:
+        """The manifest's creation time as text ("" when absent)."""
         return str(self.manifest.get("created", ""))
 
     def aggregate_function(self):
@@ -140,6 +147,8 @@ class RunView:
 
     @classmethod
     def from_baseline(cls, data: Mapping[str, Any], source: str = "baseline") -> "RunView":
+        """A RunView from a baseline JSON dict; raises RunInputError when it is not a baseline,
+        is of a newer schema version or is malformed."""
         if data.get("schema") != BASELINE_SCHEMA:
             raise RunInputError(f"{source}: not an echo4o-eval baseline (schema {data.get('schema')!r})")
         if int(data.get("schema_version", 0)) > BASELINE_VERSION:

@@ -91,6 +91,7 @@ class GenEvalPPOutcome:
 
     @property
     def reason(self) -> str:
+        """The reasons joined by newlines."""
         return "\n".join(self.reasons)
 
 

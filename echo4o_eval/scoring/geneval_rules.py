@@ -140,6 +140,7 @@ def compute_iou(box_a: Sequence[float], box_b: Sequence[float]) -> float:
     """
 
     def area(box: Sequence[float]) -> float:
+        """Inclusive-pixel area of ``box`` (0 when empty)."""
         return max(box[2] - box[0] + 1, 0) * max(box[3] - box[1] + 1, 0)
 
     inter = area(

@@ -34,6 +34,7 @@ class TagSummary:
 
     @property
     def frac_correct(self) -> float:
+        """n_correct / n_images."""
         return self.n_correct / self.n_images
 
 

@@ -67,10 +67,12 @@ def mean_metric(values: Sequence[float], n_total: int) -> MetricValue:
 
 
 def status_counts(scores: Sequence[SampleScore]) -> dict[str, int]:
+    """Number of scores per status value."""
     return dict(Counter(s.status.value for s in scores))
 
 
 def tags_in_order(samples: Sequence[Sample], scores: Sequence[SampleScore]) -> list[str]:
+    """Tags in first-seen order over the samples, then the scores."""
     seen: dict[str, None] = {}
     for item in list(samples) + list(scores):
         seen.setdefault(item.tag, None)
@@ -78,6 +80,7 @@ def tags_in_order(samples: Sequence[Sample], scores: Sequence[SampleScore]) -> l
 
 
 def benchmark_version(benchmark: str) -> str:
+    """The version of ``benchmark`` from its spec."""
     from echo4o_eval.spec import get_benchmark
 
     return get_benchmark(benchmark).version
