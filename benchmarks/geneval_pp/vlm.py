@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.prompts import geneval_pp as prompts
+from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
     tags_in_order,
@@ -50,15 +51,7 @@ class GenEvalPlusPlusVLMEvaluator:
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = resolve_options(options)
-        self._official: dict[str, str] | None = None
-
-    def _official_texts(self) -> dict[str, str]:
-        if self._official is None:
-            from echo4o_eval.prompts.official import load_official_prompt
-
-            self._official = {n: load_official_prompt(n, prompts_dir=self.options["prompts_dir"])
-                              for n in ("geneval_pp_system", "geneval_pp_user_template")}
-        return self._official
+        self._official = OfficialPrompts(self.options["prompts_dir"])
 
     def _official_parser(self):
         parity = self.options["mode"] == "parity"
@@ -75,7 +68,7 @@ class GenEvalPlusPlusVLMEvaluator:
             return []  # score() reports the malformed row
         image = (generation.image_path,)
         if self.options["prompt_pack"] == "official":
-            texts = self._official_texts()
+            texts = self._official
             return [JudgeRequest(key="main", images=image, system=texts["geneval_pp_system"],
                                  text=prompts.official_user_text(texts["geneval_pp_user_template"],
                                                                  sample.metadata),

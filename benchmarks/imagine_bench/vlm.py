@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.prompts import imagine as prompts
+from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
 )
@@ -72,15 +73,7 @@ class ImagineBenchEvaluator:
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = resolve_options(options)
-        self._official: dict[str, str] | None = None
-
-    def _official_texts(self) -> dict[str, str]:
-        if self._official is None:
-            from echo4o_eval.prompts.official import load_official_prompt
-
-            self._official = {n: load_official_prompt(n, prompts_dir=self.options["prompts_dir"])
-                              for n in ("imagine_system", "imagine_user_template")}
-        return self._official
+        self._official = OfficialPrompts(self.options["prompts_dir"])
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """The single ``main`` judge request for one image (none for a failed generation), with
@@ -90,7 +83,7 @@ class ImagineBenchEvaluator:
         instruction, note = str(sample.metadata["instruction"]), str(sample.metadata["note"])
         image = (generation.image_path,)
         if self.options["prompt_pack"] == "official":
-            texts = self._official_texts()
+            texts = self._official
             text = texts["imagine_user_template"].replace("{instruction}", instruction).replace("{note}", note)
             parse = prompts.official_parse if self.options["mode"] == "parity" else _strict_official_parse
             return [JudgeRequest(key="main", images=image, system=texts["imagine_system"],

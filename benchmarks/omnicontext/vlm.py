@@ -29,6 +29,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.prompts import omnicontext as prompts
+from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
     tags_in_order,
@@ -62,20 +63,13 @@ class OmniContextEvaluator:
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = resolve_options(options, {"language": "en"})
-        self._official: dict[str, str] = {}
-
-    def _official_text(self, name: str) -> str:
-        if name not in self._official:
-            from echo4o_eval.prompts.official import load_official_prompt
-
-            self._official[name] = load_official_prompt(name, prompts_dir=self.options["prompts_dir"])
-        return self._official[name]
+        self._official = OfficialPrompts(self.options["prompts_dir"])
 
     def _prompt(self, criterion: str, instruction: str, scene: bool) -> str:
         if self.options["prompt_pack"] == "echo4o":
             return prompts.echo4o_prompt(criterion, instruction, scene)
         name = f"omnicontext_{criterion}" + ("_scene" if scene else "")
-        return self._official_text(name).replace("<instruction>", instruction)
+        return self._official[name].replace("<instruction>", instruction)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """Two judge requests per image (prompt following, subject consistency), reference

@@ -229,3 +229,22 @@ def load_official_prompt(
             f"{where}: official prompt {name} has sha256 {actual}, expected {expected} "
             "(not the pinned official text)")
     return text
+
+
+class OfficialPrompts:
+    """Official texts loaded on first use and kept for the life of one evaluator.
+
+    >>> texts = OfficialPrompts(prompts_dir="/nonexistent")
+    >>> texts.loaded
+    {}
+    """
+
+    def __init__(self, prompts_dir: str | Path | None = None) -> None:
+        self.prompts_dir = prompts_dir
+        self.loaded: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        """The verified official text ``name`` (see :func:`load_official_prompt`)."""
+        if name not in self.loaded:
+            self.loaded[name] = load_official_prompt(name, prompts_dir=self.prompts_dir)
+        return self.loaded[name]
