@@ -315,7 +315,7 @@ def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
     """API usage and cost of the whole run; calls without a known price are counted, not $0."""
     totals: dict[str, Any] = {"judge_calls": 0, "judge_cached": 0, "prompt_tokens": 0,
                               "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_cost_usd": 0.0,
-                              "unpriced_judgements": 0}
+                              "unpriced_judgements": 0, "unpriced_generations": 0}
     for judgements in judgement_lists:
         for j in judgements:
             calls = int(j.usage.get("calls", 0) or 0)
@@ -327,6 +327,9 @@ def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
                 totals["unpriced_judgements"] += int(calls > 0)
             else:
                 totals["judge_cost_usd"] += j.cost_usd
-    for g in generations:
-        totals["generation_cost_usd"] += g.cost_usd or 0.0
+    for g in generations:  # local models have no cost; an API call without a price is counted
+        if g.cost_usd is not None:
+            totals["generation_cost_usd"] += g.cost_usd
+        elif int(g.usage.get("api_calls", 0) or 0) > 0:
+            totals["unpriced_generations"] += 1
     return totals

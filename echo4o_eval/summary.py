@@ -60,4 +60,8 @@ def format_outcome(outcome) -> str:
             f"judge: {usage['judge_calls']} API calls, {usage['judge_cached']} cached judgements, "
             f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, {cost}"
         )
+    if usage.get("generation_cost_usd") or usage.get("unpriced_generations"):
+        unpriced = usage.get("unpriced_generations", 0)
+        lines.append(f"image API: ~${usage['generation_cost_usd']:.4f}" + (
+            f" + {unpriced} image(s) with no known price" if unpriced else ""))
     return "\n".join(lines)

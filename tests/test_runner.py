@@ -109,3 +109,18 @@ def test_a_moved_run_directory_still_shows_its_images(tmp_path, data_dir):
     view = load_view(moved)
     found = _image_file(view, "00001", 1)
     assert found is not None and found.is_relative_to(moved)
+
+
+def test_usage_totals_count_unpriced_calls_instead_of_zero():
+    from echo4o_eval.runner import _usage_totals
+    from echo4o_eval.types import Judgement
+
+    judgements = [[Judgement("main", "j", Status.OK, usage={"calls": 1}, cost_usd=0.002),
+                   Judgement("main", "j", Status.OK, usage={"calls": 2}, cost_usd=None)]]
+    generations = [Generation("a", 0, 1, Status.OK, usage={"api_calls": 1}, cost_usd=None),
+                   Generation("b", 0, 1, Status.OK, usage={"api_calls": 1}, cost_usd=0.04),
+                   Generation("c", 0, 1, Status.OK)]  # a local model: no API, no cost
+    totals = _usage_totals(judgements, generations)
+    assert (totals["judge_calls"], totals["unpriced_judgements"]) == (3, 1)
+    assert totals["judge_cost_usd"] == 0.002
+    assert (totals["generation_cost_usd"], totals["unpriced_generations"]) == (0.04, 1)
