@@ -290,7 +290,7 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
     ]
     result = evaluator.aggregate(samples, scores)
     if runner.config.n_bootstrap > 0 and scores:
-        from echo4o_eval.stats import confidence_intervals
+        from echo4o_eval.statistics.bootstrap import confidence_intervals
 
         result = confidence_intervals(
             evaluator.aggregate, samples, scores, result, n_boot=runner.config.n_bootstrap, seed=0

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from runfixtures import jitter, make_samples, verdicts, worsen, write_run  # noqa: E402
 
-from echo4o_eval.agreement import human_verdicts  # noqa: E402
+from echo4o_eval.statistics.agreement import human_verdicts  # noqa: E402
 from echo4o_eval.types import Sample  # noqa: E402
 
 

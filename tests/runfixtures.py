@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
-from echo4o_eval.stats import confidence_intervals
+from echo4o_eval.statistics.bootstrap import confidence_intervals
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import Detection, Generation, Judgement, Sample, SampleScore, Status
 

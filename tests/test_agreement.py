@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from echo4o_eval.agreement import agreement_between, agreement_with_humans, annotator_verdict, human_verdicts
+from echo4o_eval.statistics.agreement import agreement_between, agreement_with_humans, annotator_verdict, human_verdicts
 from echo4o_eval.types import Sample, SampleScore, Status
 
 

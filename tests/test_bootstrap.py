@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from echo4o_eval.bootstrap import _demo_aggregate, confidence_intervals, paired_aggregate_bootstrap
+from echo4o_eval.statistics.bootstrap import _demo_aggregate, confidence_intervals, paired_aggregate_bootstrap
 from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from runfixtures import jitter, make_samples, verdicts, worsen, write_run
 
-from echo4o_eval.compare import compare_runs, format_github, format_text
+from echo4o_eval.statistics.compare import compare_runs, format_github, format_text
 from echo4o_eval.report.commands import compare_command
 from echo4o_eval.report.runs import RunInputError, load_view
 from echo4o_eval.types import Status

@@ -1,4 +1,4 @@
-"""Unit tests of echo4o_eval.stats against hand-computed values and scipy called directly."""
+"""Unit tests of echo4o_eval.statistics.basic against hand-computed values and scipy called directly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from echo4o_eval import stats
+from echo4o_eval.statistics import basic as stats
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (8, 10), (10, 10), (40, 553), (1, 1)])

@@ -65,7 +65,7 @@ def compare_command(baseline, new, max_drop, max_coverage_drop, alpha, n_boot, s
     failed cannot pass on the few it scored; the header gives the paired images and how many
     were ok in both.
     """
-    from echo4o_eval.compare import (
+    from echo4o_eval.statistics.compare import (
         EXIT_INPUT_ERROR,
         EXIT_REGRESSION,
         compare_runs,
@@ -129,7 +129,7 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
     """
     import json
 
-    from echo4o_eval.agreement import (
+    from echo4o_eval.statistics.agreement import (
         agreement_between, agreement_json, agreement_with_humans, annotations_path, format_agreement,
     )
     from echo4o_eval.assets import AssetError

@@ -3,7 +3,7 @@
 Every metric the two runs share (overall and per tag) is compared on the images both runs
 scored. The change and its interval and p-value come from a paired clustered bootstrap that
 re-runs the benchmark's own aggregate on the same resampled prompts for both runs
-(:func:`echo4o_eval.bootstrap.paired_aggregate_bootstrap`). Direction comes from the
+(:func:`echo4o_eval.statistics.bootstrap.paired_aggregate_bootstrap`). Direction comes from the
 benchmark spec (``MetricSpec.higher_is_better``). A metric *regresses* when it got worse by more
 than ``max_drop`` (in the metric's own units: 0.02 = 2 points of a fraction) AND its
 Holm-adjusted p-value (family: every gated metric, overall and per tag) is below ``alpha``.
@@ -19,7 +19,7 @@ Exit codes of ``echo4o-eval compare``: 0 no regression; 1 at least one regressio
 
 Example:
     >>> from echo4o_eval.report.runs import RunView
-    >>> from echo4o_eval.bootstrap import _demo_aggregate
+    >>> from echo4o_eval.statistics.bootstrap import _demo_aggregate
     >>> from echo4o_eval.types import Sample, SampleScore, Status
     >>> samples = [Sample(str(i), i, "p", "t") for i in range(40)]
     >>> def run(name, p):
@@ -154,8 +154,8 @@ def compare_runs(
     manifest; ``direction(benchmark, metric)`` defaults to the benchmark spec.
     ``max_coverage_drop``: largest tolerated fall of the ok-image share (new vs baseline).
     """
-    from echo4o_eval.bootstrap import paired_aggregate_bootstrap
-    from echo4o_eval.stats import holm
+    from echo4o_eval.statistics.bootstrap import paired_aggregate_bootstrap
+    from echo4o_eval.statistics.basic import holm
 
     if baseline.benchmark_key != new.benchmark_key:
         raise RunInputError(

@@ -1,8 +1,8 @@
 """Statistics for honest benchmark numbers: intervals, paired tests, corrections, agreement.
 
-Pure functions over plain sequences (numpy/scipy imported inside functions). The clustered
-bootstrap that re-runs a benchmark's own ``aggregate`` lives in :mod:`echo4o_eval.bootstrap`;
-:func:`confidence_intervals` is re-exported here because the runner calls it from this module.
+Pure functions over plain sequences (numpy/scipy imported inside functions). Intervals for a
+benchmark's own ``aggregate`` live in :mod:`echo4o_eval.statistics.jackknife`; this module
+imports nothing from its siblings (no import cycle).
 
 Example:
     >>> low, high = wilson_interval(8, 10)
@@ -35,8 +35,6 @@ __all__ = [
     "holm",
     "cohen_kappa",
     "confusion_matrix",
-    "confidence_intervals",
-    "paired_aggregate_bootstrap",
 ]
 
 
@@ -303,17 +301,3 @@ def cohen_kappa(
     if expected >= 1.0:
         return None
     return (observed - expected) / (1.0 - expected)
-
-
-def confidence_intervals(*args, **kwargs):
-    """See :func:`echo4o_eval.bootstrap.confidence_intervals` (re-exported for the runner)."""
-    from echo4o_eval.bootstrap import confidence_intervals as _impl
-
-    return _impl(*args, **kwargs)
-
-
-def paired_aggregate_bootstrap(*args, **kwargs):
-    """See :func:`echo4o_eval.bootstrap.paired_aggregate_bootstrap`."""
-    from echo4o_eval.bootstrap import paired_aggregate_bootstrap as _impl
-
-    return _impl(*args, **kwargs)

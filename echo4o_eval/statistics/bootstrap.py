@@ -23,11 +23,11 @@ The run's ``notes`` record the method and the number of resamples.
 
 Example:
     >>> from echo4o_eval.types import Sample, SampleScore, Status
-    >>> from echo4o_eval.bootstrap import confidence_intervals
+    >>> from echo4o_eval.statistics.bootstrap import confidence_intervals
     >>> samples = [Sample(id=str(i), index=i, prompt="p", tag="t") for i in range(20)]
     >>> scores = [SampleScore(str(i), j, "t", Status.OK, {"correct": (i + j) % 3 == 0})
     ...           for i in range(20) for j in range(2)]
-    >>> from echo4o_eval.bootstrap import _demo_aggregate
+    >>> from echo4o_eval.statistics.bootstrap import _demo_aggregate
     >>> result = confidence_intervals(_demo_aggregate, samples, scores,
     ...                               _demo_aggregate(samples, scores), n_boot=200)
     >>> m = result.metrics["accuracy"]
@@ -198,7 +198,7 @@ def confidence_intervals(
     """
     import numpy as np
 
-    from echo4o_eval.stats import wilson_interval
+    from echo4o_eval.statistics.basic import wilson_interval
 
     if n_boot <= 0:
         return result

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.stats import cohen_kappa, confusion_matrix
+from echo4o_eval.statistics.basic import cohen_kappa, confusion_matrix
 from echo4o_eval.types import Sample, SampleScore, Status
 
 LABELS = [True, False]

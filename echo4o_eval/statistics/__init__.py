@@ -1,0 +1,9 @@
+"""Statistics, comparison and agreement: intervals that match each benchmark's design, the
+paired regression gate, and judge-vs-judge / judge-vs-human agreement.
+
+Modules: :mod:`.basic` (Wilson, exact McNemar, Wilcoxon, Holm, kappa, effect sizes),
+:mod:`.jackknife` (intervals and paired changes for any benchmark aggregate: prompts are the
+sampled units), :mod:`.bootstrap` (the cluster bootstrap over prompts, kept as a cross-check),
+:mod:`.power` (minimum detectable drop), :mod:`.compare` (the gate) and :mod:`.agreement`.
+Nothing heavy is imported here.
+"""
