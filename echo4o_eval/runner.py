@@ -45,7 +45,7 @@ from echo4o_eval.types import (
 class RunConfig:
     """Everything one `run`/`score` invocation needs (CLI flags map 1:1 onto fields)."""
 
-    benchmark: str
+    benchmark: str  # benchmark id (or a BenchmarkSpec object, e.g. with other prompt files)
     model: str  # model spec, e.g. "folder:DIR", "diffusers:PATH", "bagel:PATH", "openai:MODEL"
     judge: str | None = None  # judge spec; None = the benchmark's default judge
     run_dir: str | None = None  # default: <runs_root>/<benchmark>/<model>__<judge>
@@ -120,7 +120,8 @@ class Runner:
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.spec: BenchmarkSpec = get_benchmark(config.benchmark)
+        self.spec: BenchmarkSpec = (config.benchmark if isinstance(config.benchmark, BenchmarkSpec)
+                                    else get_benchmark(config.benchmark))  # a spec: e.g. the demo's prompts
         if config.mode not in ("default", "parity"):
             raise ValueError(f"mode must be 'default' or 'parity', not {config.mode!r}")
         self.rank = distributed.rank_info()
