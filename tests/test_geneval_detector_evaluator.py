@@ -11,7 +11,7 @@ import pytest
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
 from echo4o_eval.benchmarks.geneval.scorer import make_evaluator
 from echo4o_eval.scoring.geneval_rules import detections_from_golden
-from echo4o_eval.scoring.geneval_summary import read_results_jsonl, summarize_geneval
+from echo4o_eval.benchmarks.geneval.summary import read_results_jsonl, summarize_geneval
 from echo4o_eval.types import Detection, Generation, Judgement, Sample, Status
 
 

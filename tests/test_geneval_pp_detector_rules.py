@@ -9,7 +9,7 @@ import pytest
 
 from echo4o_eval.benchmarks.geneval_pp.detector import GenEvalPlusPlusDetectorEvaluator
 from echo4o_eval.benchmarks.geneval_pp.scorer import make_evaluator
-from echo4o_eval.scoring.geneval_pp_rules import (
+from echo4o_eval.benchmarks.geneval_pp.rules import (
     GenEvalPPOptions,
     evaluate_geneval_pp,
     in_region,

@@ -1,4 +1,4 @@
-"""Every case of shared/goldens/geneval_summary.jsonl through echo4o_eval.scoring.geneval_summary."""
+"""Every case of shared/goldens/geneval_summary.jsonl through echo4o_eval.benchmarks.geneval.summary."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from echo4o_eval.scoring.geneval_summary import read_results_jsonl, summarize_geneval
+from echo4o_eval.benchmarks.geneval.summary import read_results_jsonl, summarize_geneval
 
 
 @pytest.fixture(scope="module")

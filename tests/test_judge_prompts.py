@@ -8,7 +8,9 @@ import os
 
 import pytest
 
-from echo4o_eval.prompts import geneval_pp, imagine, omnicontext
+from echo4o_eval.benchmarks.geneval_pp import prompts as geneval_pp
+from echo4o_eval.benchmarks.imagine_bench import prompts as imagine
+from echo4o_eval.benchmarks.omnicontext import prompts as omnicontext
 from echo4o_eval.prompts.official import (
     OFFICIAL_PROMPTS, OfficialPromptError, load_official_prompt,
 )

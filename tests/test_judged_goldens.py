@@ -14,8 +14,8 @@ from echo4o_eval.benchmarks.dpg_bench.vlm import DPGBenchEvaluator
 from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.benchmarks.imagine_bench.vlm import ImagineBenchEvaluator
 from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
-from echo4o_eval.prompts import geneval_pp as gpp_prompts
-from echo4o_eval.prompts import imagine as imagine_prompts
+from echo4o_eval.benchmarks.geneval_pp import prompts as gpp_prompts
+from echo4o_eval.benchmarks.imagine_bench import prompts as imagine_prompts
 from echo4o_eval.types import Generation, Judgement, Sample, Status
 
 GOLDENS = Path(__file__).resolve().parents[2] / "shared" / "goldens" / "aggregation.jsonl"
@@ -141,7 +141,7 @@ def test_omnicontext_averages(case, variant):
                       for k, parsed in (("prompt_following", {"score": row["PF_score"], "reasoning": ""}),
                                         ("subject_consistency", {"score": row["SC_score"], "reasoning": ""}))]
         if "error" in expected:  # list scores from the repair path: the official scripts crash
-            from echo4o_eval.prompts.omnicontext import official_score
+            from echo4o_eval.benchmarks.omnicontext.prompts import official_score
 
             with pytest.raises(ValueError):
                 for j in judgements:
@@ -176,11 +176,13 @@ def test_dpg_parity(case, tmp_path):
         sample = Sample(id=key, index=i, prompt="p", tag="dpg",
                         metadata={"questions": questions.get(key, []), "official_dtype_quirks": quirks})
         samples.append(sample)
+        # each answer goes through the parser the evaluator attaches to its request, so the
+        # official exact comparison (only 'yes' counts) is what is tested
+        parsers = {r.key: r.parse for r in ev.requests(sample, ok_generation(key, i))}
         judgements = [
-            Judgement(key=f"q{pid}@crop{c}", judge_id="golden", status=Status.OK,
-                      parsed=(answers[str(pid)],))
+            judged(f"q{pid}@crop{c}", parsers[f"q{pid}@crop{c}"], answers[str(pid)])
             for c, answers in enumerate(image["answers"]) for pid in ev.questions(sample)
-            if str(pid) in answers
+            if str(pid) in answers and f"q{pid}@crop{c}" in parsers
         ]
         scores.append(ev.score(sample, ok_generation(key, i), judgements))
         names.append(image["filename"])

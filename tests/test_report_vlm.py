@@ -187,7 +187,8 @@ def test_vlm_report_in_headless_chromium(vlm_report):
 
 
 def test_official_pack_replies_render_as_rows():
-    from echo4o_eval.prompts import geneval_pp, imagine
+    from echo4o_eval.benchmarks.geneval_pp import prompts as geneval_pp
+    from echo4o_eval.benchmarks.imagine_bench import prompts as imagine
     from echo4o_eval.report.details import judge_sections
     from echo4o_eval.types import Judgement, Sample, Status
 

@@ -70,7 +70,7 @@ def write_vlm_run(run_dir: Path, benchmark: str, samples: list[Sample],
 # ---- replies in the shape of our prompt pack's JSON schemas
 
 def geneval_pp_reply(sample: Sample, i: int, key: str) -> str:
-    from echo4o_eval.prompts.geneval_pp import echo4o_user_text
+    from echo4o_eval.benchmarks.geneval_pp.prompts import echo4o_user_text
 
     items = echo4o_user_text(sample.metadata)[1]
     checks = []

@@ -10,9 +10,11 @@ half the image per axis for more).
 Parity mode reproduces the official quirks: the first CSV data row is skipped, an item whose
 rows are not contiguous keeps only its last block, a child is zeroed from its parents' scores
 in dictionary order (so forward references see un-zeroed parents), a missing parent fails the
-image, only the exact answer "yes" counts, and categories come from the last crop's answers
-before zeroing. Default mode fixes them: every question counts, zeroing is transitive and
-order-free, categories use every crop after zeroing.
+image, only the exact answer "yes" counts ("Yes", "yes " and "yes." count as no), and
+categories come from the last crop's answers before zeroing. Default mode fixes them: every
+question counts, answers are normalised to their first word ("Yes." is yes; a reply that is
+neither yes nor no is a parse_error), zeroing is transitive and order-free, categories use
+every crop after zeroing.
 
 Example:
     >>> grid_boxes(2, (100, 80), None)
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.prompts import dpg as prompts
+from echo4o_eval.benchmarks.dpg_bench import prompts as prompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
 )

@@ -3,7 +3,7 @@
 The runner builds it through ``scorer.make_evaluator("detector", options)`` and calls
 ``requests`` -> judge -> ``score`` per image, then ``aggregate`` and ``extra_outputs``.
 Scoring is :func:`echo4o_eval.scoring.geneval_rules.evaluate_geneval`; aggregation is the
-official summary (:mod:`echo4o_eval.scoring.geneval_summary`).
+official summary (:mod:`echo4o_eval.benchmarks.geneval.summary`).
 
 Options (all recorded in the manifest): ``mode`` ("default": images that could not be scored
 are left out of every mean and reported as coverage; "parity": they count as wrong, as the
@@ -31,7 +31,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
-from echo4o_eval.scoring.geneval_summary import summarize_geneval
+from echo4o_eval.benchmarks.geneval.summary import summarize_geneval
 from echo4o_eval.scoring.judged import benchmark_version
 from echo4o_eval.types import (
     BenchmarkResult,

@@ -1,6 +1,6 @@
 """GenEval++ evaluator for detector judges: our offline design (see DETECTOR.md).
 
-Per image: :func:`echo4o_eval.scoring.geneval_pp_rules.evaluate_geneval_pp`. Aggregate: per-tag
+Per image: :func:`echo4o_eval.benchmarks.geneval_pp.rules.evaluate_geneval_pp`. Aggregate: per-tag
 accuracy, ``overall`` = unweighted mean of the tag accuracies (as the official GenEval++ script
 averages its tags, without its rounding to 4 digits), ``image_accuracy`` over all images.
 Options: ``mode`` ("default": unscored images are left out and reported as coverage;
@@ -29,7 +29,7 @@ from echo4o_eval.benchmarks.geneval.detector import (
     failed_score,
     main_judgement,
 )
-from echo4o_eval.scoring.geneval_pp_rules import GenEvalPPOptions, evaluate_geneval_pp
+from echo4o_eval.benchmarks.geneval_pp.rules import GenEvalPPOptions, evaluate_geneval_pp
 from echo4o_eval.scoring.judged import benchmark_version
 from echo4o_eval.types import (
     BenchmarkResult,

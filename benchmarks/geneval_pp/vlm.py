@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.prompts import geneval_pp as prompts
+from echo4o_eval.benchmarks.geneval_pp import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,

@@ -9,9 +9,11 @@ so drops Multi-Object from the overall (that is the number in the paper).
 
 Options: ``mode`` ("default" | "parity"), ``prompt_pack`` ("echo4o" | "official"),
 ``prompts_dir``. Parity mode reproduces the official treatment of failures: a judge failure
-scores 0 and enters the means, a criterion missing from the reply counts as -1 (negative
-scores), an empty overall is 0. Default mode excludes failures and reports coverage. Missing
-images are skipped in both modes (as official) and counted in the coverage.
+scores 0 and enters the means, an image file that exists but cannot be decoded scores 0 and
+enters the means (the official script's image loading fails inside its retried evaluation), a
+criterion missing from the reply counts as -1 (negative scores), an empty overall is 0. Default
+mode excludes failures (``bad_image`` keeps its status) and reports coverage. Missing images
+are skipped in both modes (as official) and counted in the coverage.
 
 Example:
     >>> merged_type("SHAPE"), merged_type("TWO_OBJECT")
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.prompts import imagine as prompts
+from echo4o_eval.benchmarks.imagine_bench import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
@@ -112,7 +114,8 @@ class ImagineBenchEvaluator:
         """Per-type mean scores and the weighted overalls (official weights and ours with
         Multi-Object); parity counts judge/parse failures as 0 as the official script does."""
         parity = self.options["mode"] == "parity"
-        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR}
+        # official: a failed evaluation (API error, unparsable reply, undecodable image) scores 0
+        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE}
         per_type: dict[str, list[float]] = {}
         totals: dict[str, int] = {}
         for s in scores:
@@ -141,7 +144,8 @@ class ImagineBenchEvaluator:
                  "overall includes it with weight 2"]
         if parity:
             n_zero = sum(1 for s in scores if s.status in judge_failed)
-            notes.append(f"parity: {n_zero} judge failure(s) scored 0 as the official script does; "
+            notes.append(f"parity: {n_zero} judge failure(s) or undecodable image(s) scored 0 as "
+                         "the official script does; "
                          f"{len(scores) - n_ok - n_zero} image(s) missing were skipped")
         elif used < len(scores):
             notes.append(f"coverage {used}/{len(scores)}: images not judged are excluded")

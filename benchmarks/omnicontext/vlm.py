@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.prompts import omnicontext as prompts
+from echo4o_eval.benchmarks.omnicontext import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
 from echo4o_eval.scoring.judged import (
     benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
@@ -42,6 +42,7 @@ CRITERIA = ("prompt_following", "subject_consistency")
 SINGLE_TASKS = ("single_character", "single_object")
 OFFICIAL_PARAMS = {"max_tokens": 1400, "temperature": None}  # the official call sets no temperature
 ECHO4O_PARAMS = {"max_tokens": 600}
+OFFICIAL_CRASH = "official_statistics_crash"  # parity: the official run would stop here
 
 
 def sample_overall(pf: float, sc: float) -> float:
@@ -50,10 +51,18 @@ def sample_overall(pf: float, sc: float) -> float:
 
 
 def _official_parse(text: str) -> dict[str, Any]:
+    """Parity: the official parser, any numeric score accepted as the official code does."""
     parsed = prompts.official_parse(text)
     if parsed == "rate_limit_exceeded":
         raise ValueError("judge replied rate_limit_exceeded")
     return {"score": prompts.official_score(parsed), "reasoning": str(parsed.get("reasoning", ""))}
+
+
+def _checked_official_parse(text: str) -> dict[str, Any]:
+    """Default mode with the official prompts: as :func:`_official_parse`, but a score outside
+    0..10 is refused (ValueError, so a parse_error once the re-asks are spent)."""
+    parsed = _official_parse(text)
+    return {**parsed, "score": prompts.checked_score(parsed)}
 
 
 class OmniContextEvaluator:
@@ -64,6 +73,11 @@ class OmniContextEvaluator:
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = resolve_options(options, {"language": "en"})
         self._official = OfficialPrompts(self.options["prompts_dir"])
+
+    @property
+    def parity(self) -> bool:
+        """True in parity mode."""
+        return self.options["mode"] == "parity"
 
     def _prompt(self, criterion: str, instruction: str, scene: bool) -> str:
         if self.options["prompt_pack"] == "echo4o":
@@ -87,7 +101,8 @@ class OmniContextEvaluator:
                 key=criterion, images=images, text=self._prompt(criterion, instruction, use_scene),
                 params=OFFICIAL_PARAMS if official else ECHO4O_PARAMS,
                 response_schema=None if official else prompts.ECHO4O_SCHEMA,
-                parse=_official_parse if official else prompts.echo4o_parse,
+                parse=(_official_parse if self.parity else _checked_official_parse) if official
+                else prompts.echo4o_parse,
             ))
         return out
 
@@ -106,6 +121,16 @@ class OmniContextEvaluator:
             return failed
         by_key = {j.key: j.parsed[0] for j in judgements}
         pf, sc = by_key["prompt_following"]["score"], by_key["subject_consistency"]["score"]
+        if self.parity and pf * sc < 0:
+            return SampleScore(
+                sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                values={"prompt_following": pf, "subject_consistency": sc, OFFICIAL_CRASH: True},
+                reason=f"parity: PF {pf:g} x SC {sc:g} is negative; the official statistics "
+                       "take math.sqrt of it and stop with 'math domain error' (no averages)")
+        if not self.parity and not (0 <= pf <= 10 and 0 <= sc <= 10):
+            return SampleScore(sample.id, generation.image_index, sample.tag, Status.PARSE_ERROR,
+                               values={"prompt_following": pf, "subject_consistency": sc},
+                               reason=f"score out of range 0..10: PF {pf!r}, SC {sc!r}")
         return SampleScore(
             sample.id, generation.image_index, sample.tag, Status.OK,
             values={"prompt_following": pf, "subject_consistency": sc, "score": sample_overall(pf, sc)},
@@ -153,8 +178,15 @@ class OmniContextEvaluator:
         if n_ok < len(kept):
             notes.append(f"coverage {n_ok}/{len(kept)}: images not judged are excluded "
                          "(never replaced by a random score as the official scorer does)")
-        if self.options["mode"] == "parity":
+        if self.parity:
             notes.append("parity: prompt following judged with the non-scene prompt for all tasks")
+            crashed = sum(1 for s in kept if s.values.get(OFFICIAL_CRASH))
+            if crashed:
+                metrics = {name: MetricValue(None, 0, m.n_total) for name, m in metrics.items()}
+                per_tag = {t: {name: MetricValue(None, 0, m.n_total) for name, m in ms.items()}
+                           for t, ms in per_tag.items()}
+                notes.append(f"parity: {crashed} image(s) have PF x SC < 0, on which the official "
+                             "statistics stop with 'math domain error': no averages")
         return BenchmarkResult(
             benchmark="omnicontext", version=benchmark_version("omnicontext"), metrics=metrics,
             per_tag=per_tag, n_samples=len(samples), n_images=len(kept), n_ok=n_ok,

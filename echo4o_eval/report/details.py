@@ -109,7 +109,7 @@ def checklist_items(benchmark_id: str, sample: Sample) -> list[str]:
     """Wording of the numbered requirements a checklist judge answered (GenEval++ our pack)."""
     if benchmark_id == "geneval_pp":
         try:
-            from echo4o_eval.prompts.geneval_pp import echo4o_user_text
+            from echo4o_eval.benchmarks.geneval_pp.prompts import echo4o_user_text
 
             return echo4o_user_text(sample.metadata)[1]
         except (ValueError, KeyError, TypeError):
@@ -122,7 +122,7 @@ def checklist_text(benchmark_id: str, sample: Sample) -> str:
     as ``key: value`` lines (DPG questions are left to their own table)."""
     if benchmark_id == "geneval_pp":
         try:
-            from echo4o_eval.prompts.geneval_pp import official_checklist
+            from echo4o_eval.benchmarks.geneval_pp.prompts import official_checklist
 
             return official_checklist(sample.metadata)
         except (ValueError, KeyError, TypeError):

@@ -2,9 +2,15 @@
 the exact answer "yes"; there is no official chat prompt. The ``official`` pack therefore sends
 the bare question; our ``echo4o`` pack adds a short instruction and a yes/no JSON schema.
 
+Parity mode keeps each reply exactly as the official comparison ``answer == 'yes'`` sees it
+(:func:`official_parse`), so "Yes", "yes " and "yes." count as no. Default mode normalises
+the reply to its first word ("Yes." -> "yes") and refuses replies that are neither yes nor no.
+
 Example:
     >>> normalise_answer(" Yes. ")
     'yes'
+    >>> official_parse("Yes."), official_parse("yes")
+    ('Yes.', 'yes')
     >>> echo4o_parse('{"answer": "no"}')
     'no'
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from echo4o_eval.prompts.geneval_pp import strip_fences
+from echo4o_eval.prompts.replies import strip_fences
 
 ECHO4O_SYSTEM = (
     "Answer a question about the image with yes or no. Say yes only when the image clearly "
@@ -36,8 +42,8 @@ def normalise_answer(text: str) -> str:
 
 
 def official_parse(text: str) -> str:
-    """The answer as the official comparison sees it (a chat reply's "Yes." becomes "yes")."""
-    return normalise_answer(text)
+    """The reply unchanged: the official script scores 1 only when ``answer == 'yes'``."""
+    return text
 
 
 def strict_parse(text: str) -> str:

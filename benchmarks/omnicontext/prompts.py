@@ -5,7 +5,12 @@ Official parsing, reproduced from the goldens: the literal reply "rate_limit_exc
 passed through; otherwise the span from the first ``{`` to the last ``}`` is taken (newlines
 removed) and json-decoded, falling back to a regex repair that quotes bare keys and wraps
 numbers in lists (``{"score": [6]}``); a reply that is just an integer 0..10 becomes
-``{"score": n, ...}``; anything else raises.
+``{"score": n, ...}``; anything else raises. The repair runs on the third-party ``regex``
+module, as the official code does: its ``\\w`` also matches combining marks and the zero-width
+joiner, where stdlib ``re`` does not, so the two repair some replies differently.
+
+The official parser accepts any number as a score; :func:`checked_score` (default mode)
+refuses scores outside 0..10.
 
 Example:
     >>> official_parse('Result: {"score": 7, "reasoning": "ok"}')
@@ -19,10 +24,9 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from echo4o_eval.prompts.geneval_pp import strip_fences
+from echo4o_eval.prompts.replies import strip_fences
 
 NUMBER_REASON = "System: output is simply a number"
 
@@ -32,19 +36,21 @@ class OfficialParseError(ValueError):
 
 
 def _repair(text: str) -> str:
-    quoted = re.sub(r"(\w+):", r'"\1":', text)
+    import regex  # the official json_util imports ``regex as re``
 
-    def value(match: re.Match) -> str:
+    quoted = regex.sub(r"(\w+):", r'"\1":', text)
+
+    def value(match) -> str:
         """Rewrite one ``key: value`` pair as JSON: numbers in a list, other bare words quoted."""
         key, raw, end = match.groups()
         raw = raw.strip()
-        if re.match(r"^-?\d+(\.\d+)?$", raw):
+        if regex.match(r"^-?\d+(\.\d+)?$", raw):
             raw = f"[{raw}]"
-        elif not re.match(r"^(true|false|null)$", raw, re.IGNORECASE):
+        elif not regex.match(r"^(true|false|null)$", raw, regex.IGNORECASE):
             raw = f'"{raw}"'
         return f"{key}: {raw}{end}"
 
-    return re.sub(r'(".*?"):(.*?)(,|})', value, quoted)
+    return regex.sub(r'(".*?"):(.*?)(,|})', value, quoted)
 
 
 def _small_int(text: str) -> int | None:
@@ -75,12 +81,27 @@ def official_parse(text: str) -> Any:
 
 
 def official_score(parsed: Any) -> float:
-    """The ``score`` field as a number; ValueError for what the official statistics cannot
-    average (lists from the repair path, strings, missing score)."""
+    """The ``score`` field as a number, in any range (the official code checks none);
+    ValueError for what the official statistics cannot average (lists from the repair path,
+    strings, missing score)."""
     score = parsed.get("score") if isinstance(parsed, dict) else None
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         raise ValueError(f"score is not a number: {score!r}")
     return float(score)
+
+
+def checked_score(parsed: Any) -> float:
+    """:func:`official_score` limited to 0..10 (ValueError outside, e.g. ``{"score": -3}``).
+
+    >>> checked_score({"score": -3})
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a score 0..10, got -3.0
+    """
+    score = official_score(parsed)
+    if not 0 <= score <= 10:
+        raise ValueError(f"expected a score 0..10, got {score!r}")
+    return score
 
 
 ECHO4O_PREAMBLE = (

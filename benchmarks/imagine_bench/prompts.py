@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from echo4o_eval.prompts.geneval_pp import strip_fences
+from echo4o_eval.prompts.replies import strip_fences
 
 CRITERIA = ("Fantasy Fulfillment", "Identity Preservation", "Aesthetic Quality")
 _SCORE = re.compile(r"(Fantasy Fulfillment|Identity Preservation|Aesthetic Quality)\s*[:：]?\s*(\d{1,2})")

@@ -24,6 +24,8 @@ import json
 import re
 from typing import Any, Mapping
 
+from echo4o_eval.prompts.replies import strip_fences
+
 
 class ChecklistError(ValueError):
     """A GenEval++ metadata row cannot be turned into a checklist (names the problem)."""
@@ -214,13 +216,6 @@ ECHO4O_SCHEMA: dict[str, Any] = {
     "required": ["checks"],
     "additionalProperties": False,
 }
-
-
-def strip_fences(text: str) -> str:
-    """Remove a surrounding markdown code fence (```json ... ```), if any."""
-    text = text.strip().lstrip("\ufeff")
-    match = re.match(r"^```[A-Za-z]*\s*([\s\S]*?)\s*```$", text)
-    return match.group(1) if match else text
 
 
 def echo4o_parser(n_clauses: int):
