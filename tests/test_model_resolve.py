@@ -87,9 +87,58 @@ def test_unknown_prefix_suggests_close_matches(fake_models):
         resolve_model("zzz:x", {})
 
 
-def test_hub_id_without_prefix_gets_a_hint(fake_models):
-    with pytest.raises(ModelSpecError, match="write diffusers:black-forest-labs/FLUX.1-dev"):
-        resolve_model("black-forest-labs/FLUX.1-dev", {})
+BAGEL_REPO_FILES = ["llm_config.json", "vit_config.json", "ae.safetensors", "ema.safetensors",
+                    "tokenizer.json", "README.md"]
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """The Hub as a dict repo -> files (huggingface_hub's HfApi.list_repo_files patched)."""
+    from huggingface_hub import HfApi
+
+    from echo4o_eval.models import hub
+
+    repos = {"Yejy53/Echo-4o": BAGEL_REPO_FILES,
+             "black-forest-labs/FLUX.1-dev": ["model_index.json", "transformer/config.json"],
+             "someone/loras": ["adapter.safetensors"]}
+    asked = []
+
+    def list_repo_files(self, repo_id, revision=None, **kwargs):
+        asked.append((repo_id, revision))
+        return repos[repo_id]
+
+    monkeypatch.setattr(hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(hub, "probe_hub", lambda timeout=5.0: None)
+    monkeypatch.setattr(HfApi, "list_repo_files", list_repo_files)
+    return asked
+
+
+def test_hub_ids_are_recognised_by_their_files_not_their_names(fake_models, fake_hub):
+    assert resolve_model("Yejy53/Echo-4o", {}) == ("bagel", "Yejy53/Echo-4o", {})
+    assert resolve_model("black-forest-labs/FLUX.1-dev@abc", {}) == (
+        "diffusers", "black-forest-labs/FLUX.1-dev@abc", {})
+    assert fake_hub[-1] == ("black-forest-labs/FLUX.1-dev", "abc")
+    with pytest.raises(ModelSpecError, match="neither a Bagel/Echo-4o checkpoint .* nor a diffusers"):
+        resolve_model("someone/loras", {})
+
+
+def test_aliases_name_the_official_repos(fake_models, fake_hub):
+    assert split_model_spec("echo4o") == ("bagel", "Yejy53/Echo-4o")
+    assert split_model_spec("bagel") == ("bagel", "ByteDance-Seed/BAGEL-7B-MoT")
+    assert fake_hub == []  # aliases need no Hub look-up
+
+
+def test_offline_hub_id_says_offline_and_how_to_pre_download(fake_models, monkeypatch, tmp_path):
+    from echo4o_eval.models import hub
+
+    monkeypatch.setattr(hub, "hub_offline", lambda: True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelSpecError) as error:
+        resolve_model("Yejy53/Echo-4o", {})
+    message = str(error.value)
+    assert "HF_HUB_OFFLINE is set" in message and "hf download Yejy53/Echo-4o" in message
+    assert "diffusers:" not in message
 
 
 def test_path_that_is_nothing_says_what_was_looked_for(fake_models, tmp_path):

@@ -1,9 +1,14 @@
 """Bagel / Echo-4o checkpoints as an ImageModel (``--model bagel:PATH`` or a checkpoint folder).
 
 The checkpoint folder holds ``llm_config.json``, ``vit_config.json``, ``ae.safetensors`` (FLUX VAE),
-``ema.safetensors`` and tokenizer files. Bagel's code comes from a checkout of
-https://github.com/ByteDance-Seed/Bagel (option ``bagel_repo`` or env ``ECHO4O_BAGEL_REPO``),
-imported lazily under the leak policy of :mod:`echo4o_eval.models.bagel_checkout`. The model is
+``ema.safetensors`` and tokenizer files; it may also be a Hub repo id (``bagel:Yejy53/Echo-4o``,
+aliases ``echo4o`` and ``bagel``), downloaded with huggingface_hub (:func:`resolve_checkpoint`).
+Bagel's code comes from a checkout of https://github.com/ByteDance-Seed/Bagel (option
+``bagel_repo`` or env ``ECHO4O_BAGEL_REPO``) or, by default, from the pinned archive that
+:mod:`echo4o_eval.models.bagel_code` downloads and caches; it is imported lazily under the leak
+policy of :mod:`echo4o_eval.models.bagel_checkout`. When flash-attn is not installed, Bagel's
+``from flash_attn import flash_attn_varlen_func`` gets the PyTorch fallback of
+:mod:`echo4o_eval.models.flash_attn_shim` (one warning about speed). The model is
 built the way Bagel's inference notebook builds it: a Qwen2 Mixture-of-Transformers LLM, a SigLIP
 ViT (last layer dropped, no rope, patch conv as linear), the FLUX VAE, ema weights in bfloat16.
 Each request runs Bagel's interleaved inference on ``[reference images..., prompt]``.
@@ -28,8 +33,8 @@ width x height     1024 x 1024       1024 x 1024 (Bagel uses the last reference'
 ``cfg_text_scale``. Every setting used is recorded in ``Generation.params``. Seeds: Python,
 NumPy and torch generators are seeded from ``GenerationRequest.seed`` before each image.
 
-Bagel needs a CUDA GPU and flash-attn; without them loading stops with one error naming both.
-Options: ``bagel_repo``, ``device`` (default: this rank's GPU; ``cpu`` only for stand-ins),
+Bagel needs a CUDA GPU; without one loading stops with one clear error. flash-attn is optional.
+Options: ``bagel_repo``, ``bagel_code_url``, ``bagel_code_sha256``, ``device`` (default: this rank's GPU; ``cpu`` only for stand-ins),
 ``device_map="auto"`` (spread one model over all visible GPUs, as the notebook does; single
 process only), ``max_memory_per_gpu`` (with auto, default ``"80GiB"``), ``weights`` (default
 ``ema.safetensors``), ``offload_folder``, plus any generation setting above and ``think``.
@@ -43,7 +48,6 @@ Example::
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import random
 import tempfile
@@ -52,6 +56,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.models.bagel_checkout import BagelCheckout, BagelSetupError, find_checkout
+from echo4o_eval.models.flash_attn_shim import provide_flash_attn
 from echo4o_eval.models.generation_params import normalize_params, task_of
 from echo4o_eval.types import Generation, GenerationRequest, Status
 
@@ -68,8 +73,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 BAGEL_NAMES = {"num_inference_steps": "num_timesteps", "guidance_scale": "cfg_text_scale"}
-LOADING_OPTIONS = ("bagel_repo", "device", "device_map", "max_memory_per_gpu", "weights",
-                   "offload_folder")
+LOADING_OPTIONS = ("bagel_repo", "bagel_code_url", "bagel_code_sha256", "device", "device_map",
+                   "max_memory_per_gpu", "weights", "offload_folder")
 FLOATS = ("cfg_text_scale", "cfg_img_scale", "cfg_renorm_min", "timestep_shift", "text_temperature")
 INTEGERS = ("num_timesteps", "width", "height", "max_think_token_n")
 BOOLEANS = ("think", "do_sample")
@@ -116,18 +121,50 @@ def _cuda_available() -> bool:
 
 
 def check_runtime(device: str) -> None:
-    """One clear error when a CUDA device is asked for but there is no GPU or no flash-attn."""
+    """One clear error when a CUDA device is asked for but there is no GPU.
+
+    flash-attn is not required: without it Bagel's ``flash_attn_varlen_func`` comes from
+    :mod:`echo4o_eval.models.flash_attn_shim` (PyTorch attention, slower).
+    """
     if not device.startswith("cuda"):
         return
     import torch
 
-    problems = []
     if not torch.cuda.is_available():
-        problems.append("no CUDA GPU is visible (torch.cuda.is_available() is False)")
-    if importlib.util.find_spec("flash_attn") is None:
-        problems.append("flash_attn is not installed (pip install flash-attn --no-build-isolation)")
-    if problems:
-        raise BagelSetupError("Bagel/Echo-4o needs a CUDA GPU and flash-attn: " + "; ".join(problems))
+        raise BagelSetupError("Bagel/Echo-4o needs a CUDA GPU: no CUDA GPU is visible "
+                              "(torch.cuda.is_available() is False)")
+
+
+def resolve_checkpoint(argument: str, options: Mapping[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """``(local folder, source)`` for a checkpoint given as a folder, a Hub id or an alias.
+
+    A Hub id (``ORG/NAME[@REVISION]``, or the aliases ``echo4o``/``bagel``) is downloaded with
+    huggingface_hub (only the files Bagel loads); ``source`` then holds the repo and the commit
+    sha of the snapshot, which enter the model identity.
+
+    >>> resolve_checkpoint("/nonexistent/dir", {})
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.models.bagel_checkout.BagelSetupError: /nonexistent/dir is neither an existing checkpoint folder nor a Hub repo id (ORG/NAME, echo4o or bagel)
+    """
+    from echo4o_eval.models.hub import (HubError, download_snapshot, expand_alias,
+                                        looks_like_repo_id, split_revision)
+
+    path = Path(argument).expanduser()
+    if path.exists():
+        return path, {"path": str(path.absolute())}
+    spec = expand_alias(argument)
+    if not looks_like_repo_id(spec):
+        raise BagelSetupError(f"{argument} is neither an existing checkpoint folder nor a Hub repo "
+                              "id (ORG/NAME, echo4o or bagel)")
+    repo_id, revision = split_revision(spec)
+    patterns = ["*.json", "*.txt", "*.model", "ae.safetensors",
+                str(options.get("weights", "ema.safetensors"))]
+    try:
+        folder, sha = download_snapshot(repo_id, revision, patterns)
+    except HubError as exc:
+        raise BagelSetupError(str(exc)) from exc
+    return folder, {"hub_repo": repo_id, "revision": sha}
 
 
 class BagelModel:
@@ -140,7 +177,6 @@ class BagelModel:
         from echo4o_eval.models.resolve import bagel_checkpoint_problems
 
         options = dict(options or {})
-        self.checkpoint = Path(checkpoint)
         self.id = f"bagel:{checkpoint}"
         self.device_map_mode = str(options.get("device_map", "single"))
         requested = options.get("device")
@@ -160,7 +196,12 @@ class BagelModel:
         else:
             self.device = str(requested)
         check_runtime(self.device)
-        self.checkout = BagelCheckout(find_checkout(options))
+        repo, self.code_source = find_checkout(options)
+        self.checkout = BagelCheckout(repo)
+        self.checkpoint, self.checkpoint_source = resolve_checkpoint(str(checkpoint), options)
+        # Hub snapshots: the repo and commit sha the weights came from (for the model identity)
+        self.hub_repo = self.checkpoint_source.get("hub_repo")
+        self.hub_revision = self.checkpoint_source.get("revision")
         problems = bagel_checkpoint_problems(self.checkpoint)
         if problems:
             raise BagelSetupError(f"{self.checkpoint} is not a Bagel/Echo-4o checkpoint: "
@@ -174,8 +215,9 @@ class BagelModel:
         self._torch = torch
         if self.device.startswith("cuda:"):
             torch.cuda.set_device(self.device)  # Bagel's code says 'cuda': make it this rank's GPU
-        with self.checkout.active():
+        with self.checkout.active(), provide_flash_attn() as shimmed:
             self.inferencer = self._build(options)
+        self.attention = "pytorch fallback for flash-attn" if shimmed else "flash-attn"
         accepted = set(inspect.signature(self.inferencer.interleave_inference).parameters)
         self._accepted = accepted - {"self", "input_lists"}
         unknown = sorted(k for k in self.overrides if k not in self._accepted and k not in NOT_PASSED)
@@ -282,7 +324,7 @@ class BagelModel:
                 with Image.open(path) as image:
                     inputs.append(image.convert("RGB"))
             inputs.append(request.prompt)
-            with self.checkout.active():
+            with self.checkout.active(), provide_flash_attn():
                 self._seed(int(request.seed))
                 outputs = self.inferencer.interleave_inference(inputs, **call)
             images = [o for o in outputs if isinstance(o, Image.Image)]
@@ -314,14 +356,30 @@ class BagelModel:
         return {
             "adapter": "bagel",
             "checkpoint": str(self.checkpoint),
+            "checkpoint_source": dict(self.checkpoint_source),
             "weights": self.weights,
             "bagel_repo": str(self.checkout.repo),
+            "bagel_code": dict(self.code_source),
+            "attention": self.attention,
             "device": self.device,
             "device_map": self.device_map_mode,
             "dtype": "bfloat16",
             "task_defaults": TASK_DEFAULTS,
             "overrides": dict(self.overrides),
         }
+
+    def identity(self) -> dict[str, Any]:
+        """The checkpoint folder's content signature (see :mod:`echo4o_eval.models.identity`);
+        for a Hub download, the repo and the commit sha of the snapshot."""
+        from echo4o_eval.models.identity import checkpoint_signature
+
+        if self.hub_repo and self.hub_revision:
+            return {"kind": "hub", "repo_id": self.hub_repo, "sha": self.hub_revision}
+        return checkpoint_signature(self.checkpoint)
+
+    def accepted_params(self) -> set[str]:
+        """Generation parameter names Bagel uses (interleave_inference's settings and aliases)."""
+        return set(self._accepted) | set(BAGEL_NAMES) | {"steps", "guidance", "resolution", *NOT_PASSED}
 
     def close(self) -> None:
         """Drop the inferencer and empty the CUDA cache."""
@@ -331,7 +389,7 @@ class BagelModel:
 
 
 def make_bagel_model(argument: str, options: Mapping[str, Any]) -> BagelModel:
-    """Registry factory for ``bagel:PATH`` (and bare checkpoint folders)."""
+    """Registry factory for ``bagel:PATH_OR_HUB_ID`` (and bare checkpoint folders, Hub ids)."""
     if not argument:
-        raise ValueError("bagel needs a checkpoint folder: bagel:PATH")
+        raise ValueError("bagel needs a checkpoint: bagel:PATH, bagel:ORG/NAME, echo4o or bagel")
     return BagelModel(argument, options)

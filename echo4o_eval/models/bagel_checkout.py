@@ -46,28 +46,36 @@ class BagelSetupError(RuntimeError):
     """Bagel cannot run here (no checkout, no GPU, no flash-attn, incomplete checkpoint)."""
 
 
-def find_checkout(options: Mapping[str, object], environ: Mapping[str, str] | None = None) -> Path:
-    """The Bagel checkout from option ``bagel_repo`` or env ``ECHO4O_BAGEL_REPO``, validated.
+def find_checkout(options: Mapping[str, object], environ: Mapping[str, str] | None = None,
+                  allow_download: bool = True) -> tuple[Path, dict]:
+    """``(checkout folder, source)`` of Bagel's code, validated.
 
-    >>> find_checkout({}, {})
+    From option ``bagel_repo`` or env ``ECHO4O_BAGEL_REPO`` when given (source
+    ``{"bagel_repo": DIR}``), else the pinned archive fetched and cached by
+    :func:`echo4o_eval.models.bagel_code.fetch_bagel_code` (source: url, sha256, pinned).
+
+    >>> find_checkout({"bagel_repo": "/nonexistent"}, {})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    echo4o_eval.models.bagel_checkout.BagelSetupError: Bagel's code is not on PyPI: clone https://github.com/ByteDance-Seed/Bagel and pass --model-option bagel_repo=DIR or set ECHO4O_BAGEL_REPO=DIR
+    echo4o_eval.models.bagel_checkout.BagelSetupError: /nonexistent is not a Bagel code checkout: missing inferencer.py, modeling/bagel, data (clone https://github.com/ByteDance-Seed/Bagel...)
     """
+    from echo4o_eval.models.bagel_code import BagelCodeError, fetch_bagel_code
+
     environ = os.environ if environ is None else environ
     value = options.get("bagel_repo") or environ.get("ECHO4O_BAGEL_REPO")
     if not value:
-        raise BagelSetupError(
-            f"Bagel's code is not on PyPI: clone {REPO_URL} and pass "
-            "--model-option bagel_repo=DIR or set ECHO4O_BAGEL_REPO=DIR"
-        )
+        try:
+            return fetch_bagel_code(options, environ, allow_download=allow_download)
+        except BagelCodeError as exc:
+            raise BagelSetupError(str(exc)) from exc
     repo = Path(str(value)).expanduser().resolve()
     missing = [entry for entry in REQUIRED_ENTRIES if not (repo / entry).exists()]
     if missing:
         raise BagelSetupError(
-            f"{repo} is not a Bagel code checkout: missing {', '.join(missing)} (clone {REPO_URL})"
+            f"{repo} is not a Bagel code checkout: missing {', '.join(missing)} (clone {REPO_URL}, "
+            "or leave bagel_repo unset to download Bagel's code at the pinned commit)"
         )
-    return repo
+    return repo, {"bagel_repo": str(repo)}
 
 
 def _top_level_names(repo: Path) -> frozenset[str]:
@@ -120,8 +128,9 @@ class BagelCheckout:
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.split(".")[0] == "flash_attn":
                 raise BagelSetupError(
-                    "Bagel's code imports flash_attn, which is not installed "
-                    "(pip install flash-attn --no-build-isolation; it needs a CUDA GPU)"
+                    f"Bagel's code imports {exc.name}, which the PyTorch fallback for flash-attn "
+                    "does not provide; install flash-attn (pip install flash-attn "
+                    "--no-build-isolation; it needs a CUDA GPU)"
                 ) from exc
             if exc.name and not _owned(exc.name, self.names):
                 raise BagelSetupError(

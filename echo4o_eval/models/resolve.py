@@ -4,7 +4,10 @@ Forms (see :func:`describe_model_grammar`, which ``--help`` and the README print
 
 * ``PATH``                    recognised by its contents: a Bagel/Echo-4o checkpoint folder, a
                               diffusers pipeline folder (``model_index.json``) or a folder of images
-* ``bagel:PATH``              Bagel / Echo-4o checkpoint (needs a Bagel code checkout)
+* ``ORG/NAME[@REVISION]``     a Hugging Face Hub repo, recognised by its file list (Bagel/Echo-4o
+                              checkpoint or diffusers pipeline); ``echo4o`` and ``bagel`` are
+                              aliases of the official Yejy53/Echo-4o and ByteDance-Seed/BAGEL-7B-MoT
+* ``bagel:PATH_OR_HUB_ID``    Bagel / Echo-4o checkpoint (Bagel's code is fetched at a pinned commit)
 * ``diffusers:HUB_ID_OR_PATH`` any diffusers pipeline
 * ``folder:PATH``             existing images, nothing is generated
 * ``openai:MODEL``            an image API model (images.generate / images.edit)
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from echo4o_eval.catalog import MODELS
+from echo4o_eval.models.hub import ALIASES, HubError, looks_like_repo_id, repo_files, split_revision
 from echo4o_eval.registry import UnknownNameError
 
 BAGEL_FILES = ("llm_config.json", "vit_config.json", "ae.safetensors", "ema.safetensors")
@@ -113,6 +117,34 @@ def recognise_path(path: str | Path) -> str:
     )
 
 
+def recognise_repo(spec: str) -> str:
+    """The MODELS entry a Hub repo (``ORG/NAME[@REVISION]``) stands for, from its file list:
+    ``"bagel"`` for a Bagel/Echo-4o checkpoint, ``"diffusers"`` for a pipeline.
+
+    Offline (``HF_HUB_OFFLINE=1``) the list comes from the Hugging Face cache; a repo that is
+    neither cached nor reachable is a ModelSpecError saying so and how to pre-download it.
+    """
+    repo_id, revision = split_revision(spec)
+    try:
+        files = set(repo_files(repo_id, revision))
+    except HubError as exc:
+        raise ModelSpecError(str(exc)) from exc
+    present = [name for name in BAGEL_FILES if name in files]
+    if len(present) == len(BAGEL_FILES):
+        return "bagel"
+    if "model_index.json" in files:
+        return "diffusers"
+    if present:
+        missing = [name for name in BAGEL_FILES if name not in files]
+        raise ModelSpecError(f"Hub repo {repo_id} looks like a Bagel/Echo-4o checkpoint (has "
+                             f"{', '.join(present)}) but lacks {', '.join(missing)}")
+    raise ModelSpecError(
+        f"Hub repo {repo_id} is neither a Bagel/Echo-4o checkpoint ({', '.join(BAGEL_FILES)}) nor "
+        "a diffusers pipeline (model_index.json); name the adapter explicitly (NAME:ARGUMENT) if "
+        "a plugin handles it"
+    )
+
+
 def split_model_spec(spec: str) -> tuple[str, str]:
     """``(registry name, argument)`` for a spec, recognising existing paths by their contents.
 
@@ -133,13 +165,12 @@ def split_model_spec(spec: str) -> tuple[str, str]:
             f"unknown model kind {prefix!r} in {spec!r}{hint} (known: "
             f"{', '.join(MODELS.names())}); and no path {spec!r} exists"
         )
+    if not sep and spec.lower() in ALIASES:
+        return "bagel", ALIASES[spec.lower()]  # the official Bagel / Echo-4o repos
     if not sep and spec in MODELS:
         return spec, ""
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
-        raise ModelSpecError(
-            f"{spec!r} is not an existing path; for a Hugging Face hub pipeline write "
-            f"diffusers:{spec}"
-        )
+    if looks_like_repo_id(spec):
+        return recognise_repo(spec), spec
     raise ModelSpecError(f"{spec!r} is neither an existing path nor a model spec; " + _short_grammar())
 
 
@@ -160,8 +191,9 @@ def resolve_model(spec: str, options: Mapping[str, Any] | None = None):
 
 
 def _short_grammar() -> str:
-    return ("expected PATH, bagel:PATH, diffusers:HUB_ID_OR_PATH, folder:PATH, openai:MODEL or "
-            "NAME[:ARGUMENT] (see echo4o-eval run --help)")
+    return ("expected PATH, ORG/NAME (Hub), echo4o, bagel, bagel:PATH_OR_HUB_ID, "
+            "diffusers:HUB_ID_OR_PATH, folder:PATH, openai:MODEL or NAME[:ARGUMENT] "
+            "(see echo4o-eval run --help)")
 
 
 def describe_model_grammar() -> str:
@@ -174,8 +206,13 @@ def describe_model_grammar() -> str:
         "                              Bagel/Echo-4o checkpoint (llm_config.json, vit_config.json,",
         "                              ae.safetensors, ema.safetensors, tokenizer files),",
         "                              diffusers pipeline (model_index.json), or images",
-        "  bagel:PATH                Bagel / Echo-4o checkpoint; the Bagel code checkout comes from",
-        "                              --model-option bagel_repo=DIR or $ECHO4O_BAGEL_REPO",
+        "  ORG/NAME[@REVISION]       a Hugging Face Hub repo, recognised by its files (Bagel/Echo-4o",
+        "                              checkpoint or diffusers pipeline) and downloaded; offline, the",
+        "                              Hugging Face cache is used (pre-download: hf download ORG/NAME)",
+        "  echo4o, bagel             aliases of Yejy53/Echo-4o and ByteDance-Seed/BAGEL-7B-MoT",
+        "  bagel:PATH_OR_HUB_ID      Bagel / Echo-4o checkpoint; Bagel's code is downloaded at a",
+        "                              pinned commit, or taken from --model-option bagel_repo=DIR or",
+        "                              $ECHO4O_BAGEL_REPO; without flash-attn a PyTorch fallback runs",
         "  diffusers:HUB_ID_OR_PATH  any diffusers pipeline (DiffusionPipeline.from_pretrained)",
         "  folder:PATH               existing images (nothing is generated)",
         "  openai:MODEL              an image API model (images.generate / images.edit)",

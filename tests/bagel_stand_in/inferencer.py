@@ -48,6 +48,8 @@ class InterleaveInferencer:
                 image_shapes = term.size[::-1]
             else:
                 raise ValueError(f"Unsupported input type: {type(term)}")
+        attended = self.model.attend(torch.ones(4, 2, 8))  # Bagel's packed attention path
+        settings["attention_ok"] = bool(torch.allclose(attended, torch.ones(4, 2, 8)))
         self.calls.append({"inputs": described, **settings})
         if "FAIL" in str(described):
             raise RuntimeError("stand-in failure requested by the prompt")

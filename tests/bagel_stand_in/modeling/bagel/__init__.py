@@ -8,6 +8,8 @@ import json
 
 import torch
 
+from modeling.bagel.qwen2_navit import packed_self_attention  # imports flash_attn, as Bagel's does
+
 
 class _Config:
     def __init__(self, **values):
@@ -70,3 +72,7 @@ class Bagel(torch.nn.Module):
         self.language_model = language_model
         self.vit_model = vit_model
         self.config = config
+
+    def attend(self, hidden):
+        """Packed attention through flash_attn_varlen_func (whichever the import found)."""
+        return packed_self_attention(hidden)
