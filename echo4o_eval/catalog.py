@@ -2,9 +2,12 @@
 
 Model and judge entries are factories ``factory(argument: str, options: dict) -> object``
 selected by the prefix of a spec string: ``folder:/imgs`` calls the ``folder`` factory with
-``"/imgs"``. Entries are lazy "module:attr" strings, so nothing heavy is imported until used.
-Third-party packages add entries through the entry-point groups ``echo4o_eval.models``,
-``echo4o_eval.judges`` and ``echo4o_eval.benchmarks``.
+``"/imgs"``. Benchmark entries are :class:`~echo4o_eval.spec.Benchmark` objects (or
+zero-argument callables returning one); the built-in ones are found one per folder of
+``benchmarks/`` (``echo4o_eval.benchmarks.<id>:benchmark``). Entries are lazy "module:attr"
+strings, so nothing heavy is imported until used. Third-party packages add entries through
+the entry-point groups ``echo4o_eval.models``, ``echo4o_eval.judges`` and
+``echo4o_eval.benchmarks`` (see docs/plugins.md).
 
 Example:
     >>> split_spec("openai:gpt-4.1")
@@ -17,10 +20,25 @@ from __future__ import annotations
 
 from echo4o_eval.registry import Registry
 
+
+def builtin_benchmarks() -> dict[str, tuple[str, str]]:
+    """``{id: ("echo4o_eval.benchmarks.<id>:benchmark", source)}`` for every folder of the
+    built-in benchmarks that holds a benchmark.yaml (a new folder needs no entry here)."""
+    from importlib import resources
+
+    root = resources.files("echo4o_eval.benchmarks")
+    found = {}
+    for folder in sorted(root.iterdir(), key=lambda f: f.name):
+        if folder.is_dir() and folder.joinpath("benchmark.yaml").is_file():
+            found[folder.name] = (f"echo4o_eval.benchmarks.{folder.name}:benchmark",
+                                  f"built-in benchmarks/{folder.name}")
+    return found
+
+
 MODELS: Registry = Registry("model", entry_point_group="echo4o_eval.models")
 JUDGES: Registry = Registry("judge", entry_point_group="echo4o_eval.judges")
-# Benchmark entries are BenchmarkSpec objects (see echo4o_eval.spec), discovered lazily.
-BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks")
+BENCHMARKS: Registry = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks",
+                                builtins=builtin_benchmarks)
 
 MODELS.register_lazy("folder", "echo4o_eval.models.folder:make_folder_model")
 MODELS.register_lazy("openai", "echo4o_eval.models.openai_images:make_openai_image_model")

@@ -120,7 +120,7 @@ def validate_command(data_dir, offline, strict, benchmarks) -> None:
     when offline) are reported as skipped unless --strict.
     """
     from echo4o_eval.assets import Assets
-    from echo4o_eval.spec import benchmark_names, get_benchmark
+    from echo4o_eval.spec import benchmark_names, get_benchmark, load_benchmark
 
     failures = 0
     for name in benchmarks or benchmark_names():
@@ -138,7 +138,7 @@ def validate_command(data_dir, offline, strict, benchmarks) -> None:
             if unfetchable and not strict:
                 click.echo(f"{spec.id}: skipped sample check, absent: {', '.join(unfetchable)}")
                 continue
-            samples = spec.scorer.load_samples(assets, None)
+            samples = load_benchmark(spec).load_samples(assets, None)
             click.echo(f"{spec.id}: ok, {len(samples)} samples, {len({s.tag for s in samples})} tags")
         except Exception as exc:  # report every benchmark, then fail
             failures += 1
@@ -242,7 +242,8 @@ def _run_options(func):
                      help="On resume, redo images that were missing/unreadable/failed to generate and "
                           "judgements that failed (API errors, unparseable replies).  Moderation "
                           "refusals and scoring-rule errors are kept."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="Errors and the final summary line only: no progress bars, no library loading bars or warnings."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -284,22 +285,26 @@ def _config_from(kwargs, **overrides):
     )
 
 
-def _execute(config, min_coverage: float) -> None:
-    from echo4o_eval.summary import format_outcome
+def _execute(config, min_coverage: float, quiet: bool = False) -> None:
+    from echo4o_eval.summary import exit_status, format_outcome
     from echo4o_eval.runner import run
 
+    if quiet:  # -q: errors only, the libraries' own loading bars and warnings included
+        from echo4o_eval.verbosity import silence_libraries
+
+        silence_libraries()
     try:
         outcome = run(config)
     except click.ClickException:
         raise
     except Exception as exc:
         _fail(exc)
-    click.echo(format_outcome(outcome))
-    if outcome.result is not None and outcome.result.coverage < min_coverage:
-        click.echo(
-            f"coverage {outcome.result.coverage:.1%} is below --min-coverage {min_coverage:.1%}", err=True
-        )
-        sys.exit(EXIT_COVERAGE)
+    code, message = exit_status(outcome, min_coverage)
+    summary = format_outcome(outcome)
+    click.echo(summary if code or not quiet else summary.splitlines()[-1])  # -q: the final line only
+    if code:
+        click.echo(message, err=True)
+        sys.exit(code)
 
 
 def _grammar_epilog() -> str:
@@ -318,14 +323,14 @@ def run_command(generate_only, **kwargs) -> None:
     changed configuration is refused unless --new-run is given. Under torchrun/accelerate
     each rank takes a stable shard of the samples and rank 0 aggregates.
     """
-    _execute(_config_from(kwargs, generate_only=generate_only), kwargs["min_coverage"])
+    _execute(_config_from(kwargs, generate_only=generate_only), kwargs["min_coverage"], kwargs["quiet"])
 
 
 @main.command("score", epilog=_grammar_epilog())
 @_run_options
 def score_command(**kwargs) -> None:
     """Score existing images (a folder, or the images/ of a --generate-only run); never generates."""
-    _execute(_config_from(kwargs, require_existing_images=True), kwargs["min_coverage"])
+    _execute(_config_from(kwargs, require_existing_images=True), kwargs["min_coverage"], kwargs["quiet"])
 
 
 def _add_report_commands() -> None:
@@ -337,3 +342,12 @@ def _add_report_commands() -> None:
 
 
 _add_report_commands()
+
+
+def _add_synth_commands() -> None:
+    from echo4o_eval.data_gen.cli import synth
+
+    main.add_command(synth, "synth")
+
+
+_add_synth_commands()

@@ -5,12 +5,19 @@ typed records. Work is resumable: what the run store already holds is skipped, i
 written before they are scored, and each rank of a multi-process launch handles its own
 stable shard of the samples (rank 0 aggregates after a barrier).
 
+Models and heavy judges named by spec strings are loaded only when some image still needs
+generating or judging (:mod:`echo4o_eval.deferred`), after the configuration has been checked
+against the run directory's manifest: a changed configuration is refused at once, naming each
+changed setting with its old and new value, and a finished run's re-run loads nothing.
+
 Example (score a folder of images with precomputed detections)::
 
     from echo4o_eval.runner import RunConfig, run
     outcome = run(RunConfig(benchmark="geneval", model="folder:imgs",
                             judge="detections:dets.jsonl", run_dir="runs/x"))
     print(outcome.result.metrics["overall"].value)
+
+``run(config)`` is :func:`echo4o_eval.evaluate` with its arguments in one RunConfig.
 """
 
 from __future__ import annotations
@@ -26,9 +33,13 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval import distributed
 from echo4o_eval.assets import Assets
-from echo4o_eval.manifest import build_manifest, check_config_secrets, default_run_dir
+from echo4o_eval.deferred import deferred_judge, deferred_model
+from echo4o_eval.manifest import build_manifest, check_config_secrets, check_resumable, default_run_dir
+from echo4o_eval.models.generation_params import check_generation_params
+from echo4o_eval.models.identity import identity_of
 from echo4o_eval.resolve import make_judge, make_model
-from echo4o_eval.spec import BenchmarkSpec, get_benchmark
+from echo4o_eval.spec import BenchmarkSpec, load_benchmark
+from echo4o_eval.judging import judge_and_score
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import (
     BenchmarkResult,
@@ -69,6 +80,9 @@ class RunConfig:
     progress: bool = True
     barrier_timeout_s: float = 3600.0  # how long ranks wait for each other (multi-process)
     retry_failed: bool = True  # on resume, redo images/judgements that failed (see RETRY_*)
+    model_id: str | None = None  # names the weights (required for in-memory models)
+    step: int | None = None  # training step: enters the model identity and the default run dir
+    allow_unknown_params: bool = False  # pass --gen-param keys the model does not list
 
 
 @dataclass
@@ -118,10 +132,11 @@ def _batched(items: Sequence, size: int):
 class Runner:
     """Carries one configured run through its stages (see :func:`run`)."""
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, benchmark=None) -> None:
         self.config = config
-        self.spec: BenchmarkSpec = (config.benchmark if isinstance(config.benchmark, BenchmarkSpec)
-                                    else get_benchmark(config.benchmark))  # a spec: e.g. the demo's prompts
+        # config.benchmark may itself be a Benchmark or BenchmarkSpec: e.g. the demo's prompts
+        self.benchmark = load_benchmark(config.benchmark if benchmark is None else benchmark)
+        self.spec: BenchmarkSpec = self.benchmark.spec
         if config.mode not in ("default", "parity"):
             raise ValueError(f"mode must be 'default' or 'parity', not {config.mode!r}")
         self.rank = distributed.rank_info()
@@ -134,7 +149,7 @@ class Runner:
     def load_samples(self) -> list[Sample]:
         """The benchmark's samples for the configured variant, cut to ``limit`` when one is set."""
         assets = Assets(self.spec, data_dir=self.config.data_dir, allow_download=self.config.allow_download)
-        samples = self.spec.scorer.load_samples(assets, self.config.variant)
+        samples = self.benchmark.load_samples(assets, self.config.variant)
         return samples[: self.config.limit] if self.config.limit else samples
 
     def requests_for(self, sample: Sample, store: RunStore) -> list[GenerationRequest]:
@@ -161,14 +176,34 @@ class Runner:
 def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
     """Run (or resume) one evaluation; ``model``/``judge`` objects may be injected (tests).
 
+    The same as :func:`echo4o_eval.evaluate` with its arguments in ``config``. An injected model
+    without an ``identity()`` is named by ``config.model_id``, else by the spec ``config.model``.
     Returns a RunOutcome; per-sample failures are statuses in the store, never exceptions.
     """
+    from echo4o_eval.evaluation import evaluate
+
+    settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    benchmark, spec, judge_spec = settings.pop("benchmark"), settings.pop("model"), settings.pop("judge")
+    if model is not None:
+        settings["model_label"] = spec
+        if settings["model_id"] is None and not callable(getattr(model, "identity", None)):
+            settings["model_id"] = spec
+    return evaluate(benchmark, spec if model is None else model,
+                    judge_spec if judge is None else judge, **settings)
+
+
+def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> RunOutcome:
+    """The run itself, for :func:`echo4o_eval.evaluate`: objects given here replace the specs
+    ``config`` names (``config.model``/``config.judge`` are then only their names)."""
     check_config_secrets(config)
-    runner = Runner(config)
+    runner = Runner(config, benchmark)
     spec = runner.spec
     samples = runner.load_samples()
-    model = model or make_model(config.model, config.model_options)
+    if model is None:
+        model = deferred_model(config.model, config.model_options) or make_model(
+            config.model, config.model_options)
     try:
+        identity = identity_of(model, config.model_id, config.step)
         if config.require_existing_images and getattr(model, "generates", True):
             raise ValueError(
                 f"`score` reads existing images, but {config.model!r} generates them; "
@@ -176,7 +211,8 @@ def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
             )
         judge_spec = config.judge or spec.default_judge
         if judge is None and not config.generate_only:
-            judge = make_judge(judge_spec, config.judge_options)
+            judge = deferred_judge(judge_spec, config.judge_options) or make_judge(
+                judge_spec, config.judge_options)
         evaluator = None
         options = {**config.evaluator_options, "mode": config.mode}
         if judge is not None:
@@ -185,11 +221,15 @@ def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
                     f"{spec.id} cannot be judged by a {judge.kind} judge ({judge.id}); "
                     f"it supports {', '.join(spec.judge_kinds)}"
                 )
-            evaluator = spec.scorer.make_evaluator(judge.kind, options)
-        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config, judge_spec)
+            evaluator = runner.benchmark.make_evaluator(judge.kind, options)
+        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config, judge_spec, spec.id)
         if config.new_run and (run_dir / "manifest.json").exists():
             run_dir = _fresh_dir(run_dir)
-        manifest = build_manifest(config, runner, model, judge, evaluator, judge_spec)
+        fresh = not (run_dir / "manifest.json").exists()
+        if fresh and not config.require_existing_images:  # loads a deferred model: it is needed now
+            check_generation_params(model, config.generation_params, config.allow_unknown_params)
+        manifest = build_manifest(config, runner, model, judge, evaluator, judge_spec, identity)
+        check_resumable(run_dir, manifest)  # before any model or judge is loaded
         store = RunStore(run_dir, rank=runner.rank.rank)
         store.initialise(manifest, samples)
         return _execute(runner, store, samples, model, judge, evaluator)
@@ -225,7 +265,8 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
         generations = dict(existing.generations)
         redone = set()
         desc = f"{runner.spec.id}: images (rank {info.rank})"
-        for batch in _progress(_batched(pending, model.batch_size), -(-len(pending) // max(1, model.batch_size)), desc, config.progress):
+        size = max(1, model.batch_size) if pending else 1
+        for batch in _progress(_batched(pending, size), -(-len(pending) // size), desc, config.progress):
             results = model.generate(batch)
             if len(results) != len(batch):
                 raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
@@ -243,38 +284,37 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
                 if key in generations
                 and (key in redone or _needs(existing.scores.get(key), RETRY_SCORE, retry))
             ]
-            desc = f"{runner.spec.id}: judging (rank {info.rank})"
-            batches = list(_batched(to_score, config.judge_batch_size))
-            for batch in _progress(batches, len(batches), desc, config.progress):
-                scored += _score_batch(batch, by_id, generations, judge, evaluator, writer)
+            scored += judge_and_score(
+                [(by_id[sid], generations[(sid, i)]) for sid, i in to_score], judge, evaluator, writer,
+                previous=existing, batch_size=config.judge_batch_size, progress=config.progress,
+                desc=f"{runner.spec.id}: judging (rank {info.rank})")
+    if info.is_main:
+        _record_settings(store, model, judge)
     distributed.barrier(store.run_dir, info, "scored", timeout_s=config.barrier_timeout_s)
     if not info.is_main or evaluator is None:
         return RunOutcome(store.run_dir, None, generated, scored, {})
     return _finish(runner, store, samples, evaluator, generated, scored)
 
 
+def _record_settings(store: RunStore, model, judge) -> None:
+    """Once a deferred model or judge has been loaded, write its real settings to the manifest
+    (settings are informative: they never enter the fingerprint)."""
+    from echo4o_eval.store import write_json_atomic
+
+    manifest = store.read_manifest()
+    updates = {}
+    for key, obj in (("model_settings", model), ("judge_settings", judge)):
+        recorded = manifest.get(key)
+        if obj is not None and getattr(obj, "loaded", False) and isinstance(recorded, dict) \
+                and recorded.get("loaded") is False:
+            updates[key] = dict(obj.describe())
+    if updates:
+        write_json_atomic(store.manifest_path, {**manifest, **updates})
+
+
 def _needs(record, retry_statuses, retry: bool) -> bool:
     """Whether an image still needs this stage: no record yet, or a retryable failure."""
     return record is None or (retry and record.status in retry_statuses)
-
-
-def _score_batch(batch, by_id, generations, judge, evaluator, writer) -> int:
-    """Judge and score one batch of images; judge failures arrive as Judgement statuses."""
-    plans = []
-    all_requests = []
-    for sample_id, index in batch:
-        sample, generation = by_id[sample_id], generations[(sample_id, index)]
-        requests = evaluator.requests(sample, generation) if generation.status is Status.OK else []
-        plans.append((sample, generation, len(all_requests), len(requests)))
-        all_requests.extend(requests)
-    judgements: list[Judgement] = judge.judge(all_requests) if all_requests else []
-    if len(judgements) != len(all_requests):
-        raise RuntimeError(f"judge {judge.id} answered {len(judgements)} of {len(all_requests)} requests")
-    for sample, generation, start, count in plans:
-        mine = judgements[start : start + count]
-        score = evaluator.score(sample, generation, mine)
-        writer.append_score(generation, mine, score)
-    return len(plans)
 
 
 def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
@@ -299,7 +339,7 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
     if data.problems:
         result = dataclasses.replace(result, notes=(*result.notes, (
             f"{len(data.problems)} record line(s) of the run store were skipped; first: {data.problems[0]}")))
-    usage = _usage_totals(data.judgements.values(), data.generations.values())
+    usage = _usage_totals([*data.judgements.values(), *data.earlier_judgements()], data.generations.values())
     store.write_result(result, {"usage": usage, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     extra_outputs = getattr(evaluator, "extra_outputs", None)
     if extra_outputs is not None:
@@ -319,7 +359,7 @@ def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
                               "unpriced_judgements": 0, "unpriced_generations": 0}
     for judgements in judgement_lists:
         for j in judgements:
-            calls = int(j.usage.get("calls", 0) or 0)
+            calls = int(j.usage.get("api_calls", 0) or 0)  # requests the server received
             totals["judge_calls"] += calls
             totals["judge_cached"] += int(bool(j.cached))
             totals["prompt_tokens"] += int(j.usage.get("prompt_tokens", 0) or 0)

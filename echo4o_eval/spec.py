@@ -1,25 +1,29 @@
-"""Benchmark specs: ``benchmarks/<name>/benchmark.yaml`` plus the benchmark's scorer module.
+"""Benchmarks: ``benchmarks/<id>/benchmark.yaml`` (the spec: data) plus the code that loads
+its samples and builds its evaluator, held together by one :class:`Benchmark` object.
 
-A spec is data (id, version, official assets with pinned URLs and sha256, default judge,
-metrics with display metadata); the scorer module
-``echo4o_eval.benchmarks.<name>.scorer`` provides two functions::
+Built-in and plugin benchmarks are resolved the same way: a registry entry (the built-in
+folder ``echo4o_eval.benchmarks.<id>:benchmark``, or a plugin's ``echo4o_eval.benchmarks``
+entry point) or a ``"module:attr"`` string names a :class:`Benchmark` object::
 
-    load_samples(assets: Assets, variant: str | None) -> list[Sample]
-    make_evaluator(judge_kind: str, options: Mapping[str, Any]) -> Evaluator
+    benchmark.load_samples(assets, variant) -> list[Sample]
+    benchmark.make_evaluator(judge_kind, options) -> Evaluator  # the evaluator gets benchmark.spec
 
 Example:
     >>> spec = get_benchmark("geneval_pp")
     >>> spec.id, spec.metric("overall").higher_is_better
     ('geneval_pp', True)
+    >>> bench = load_benchmark("geneval_pp")
+    >>> bench.spec is spec, bench.make_evaluator("detector", {}).spec is spec
+    (True, True)
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from echo4o_eval.catalog import BENCHMARKS
 
@@ -88,11 +92,6 @@ class BenchmarkSpec:
         raise KeyError(f"benchmark {self.id!r} has no asset {name!r}")
 
     @property
-    def scorer(self):
-        """The benchmark's scorer module (imported on first use)."""
-        return importlib.import_module(f"echo4o_eval.benchmarks.{Path(self.directory).name}.scorer")
-
-    @property
     def key(self) -> str:
         """``<id>@<version>``."""
         return f"{self.id}@{self.version}"
@@ -151,36 +150,79 @@ def benchmarks_root() -> Path:
     return Path(str(resources.files("echo4o_eval.benchmarks")))
 
 
-_discovered = False
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: its spec, how its samples are loaded and how its evaluator is built.
 
-
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    specs = [load_spec(p) for p in sorted(benchmarks_root().glob("*/benchmark.yaml"))]
-    for spec in specs:
-        if spec.id not in BENCHMARKS:
-            BENCHMARKS.register(spec.id)(spec)
-    _discovered = True
-
-
-def get_benchmark(name: str) -> BenchmarkSpec:
-    """Look up a benchmark by id (built-in or plugin); unknown ids suggest close matches.
-
-    Plugin entry points may point at a BenchmarkSpec or at a benchmark.yaml path string
-    via a zero-argument callable returning the spec.
+    ``sample_loader(assets, variant) -> list[Sample]``;
+    ``evaluator_factory(spec, judge_kind, options) -> Evaluator``: the evaluator receives the
+    spec, so the result carries this benchmark's id and version (a copy with another spec,
+    e.g. other prompt files, gets its own). A plugin named like a built-in benchmark is an
+    error unless it sets ``replaces_builtin=True``.
     """
-    _discover()
-    entry = BENCHMARKS.get(name)
-    if callable(entry) and not isinstance(entry, BenchmarkSpec):
+
+    spec: BenchmarkSpec
+    sample_loader: Callable[..., list]
+    evaluator_factory: Callable[..., Any]
+    replaces_builtin: bool = False
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, sample_loader: Callable[..., list],
+                  evaluator_factory: Callable[..., Any], **kwargs: Any) -> "Benchmark":
+        """The benchmark whose spec is the benchmark.yaml at ``path``."""
+        return cls(load_spec(path), sample_loader, evaluator_factory, **kwargs)
+
+    @property
+    def id(self) -> str:
+        """The benchmark id (from the spec)."""
+        return self.spec.id
+
+    def load_samples(self, assets, variant: str | None = None) -> list:
+        """The benchmark's samples from its official files (``assets``), for ``variant``."""
+        return self.sample_loader(assets, variant)
+
+    def make_evaluator(self, judge_kind: str, options: Mapping[str, Any] | None = None):
+        """The evaluator for judges of ``judge_kind``; unknown option keys are errors."""
+        if judge_kind not in self.spec.judge_kinds:
+            raise SpecError(f"benchmark {self.spec.id!r} supports judge kinds "
+                            f"{', '.join(self.spec.judge_kinds)}, not {judge_kind!r}")
+        return self.evaluator_factory(self.spec, judge_kind, dict(options or {}))
+
+    def with_spec(self, spec: BenchmarkSpec) -> "Benchmark":
+        """The same code over another spec (e.g. a demo's own prompt files)."""
+        return dataclasses.replace(self, spec=spec)
+
+
+def load_benchmark(benchmark: "str | Benchmark | BenchmarkSpec") -> Benchmark:
+    """The :class:`Benchmark` for an id (built-in or plugin), a ``"module:attr"`` string, a
+    Benchmark (returned as is) or a BenchmarkSpec (the code of the registered benchmark with
+    that id, over this spec). Unknown ids suggest close matches; a name clash between a plugin
+    and a built-in is an error naming both."""
+    if isinstance(benchmark, Benchmark):
+        return benchmark
+    if isinstance(benchmark, BenchmarkSpec):
+        return load_benchmark(benchmark.id).with_spec(benchmark)
+    if ":" in benchmark:
+        from echo4o_eval.registry import import_object
+
+        return _checked(import_object(benchmark), benchmark)
+    return _checked(BENCHMARKS.get(benchmark), BENCHMARKS.source(benchmark))
+
+
+def _checked(entry: Any, source: str) -> Benchmark:
+    if callable(entry) and not isinstance(entry, Benchmark):
         entry = entry()
-    if not isinstance(entry, BenchmarkSpec):
-        raise SpecError(f"benchmark entry {name!r} is not a BenchmarkSpec: {entry!r}")
+    if not isinstance(entry, Benchmark):
+        raise SpecError(f"{source}: expected an echo4o_eval.spec.Benchmark, got {type(entry).__name__} "
+                        "(see docs/plugins.md)")
     return entry
 
 
+def get_benchmark(name: str) -> BenchmarkSpec:
+    """The spec of a benchmark by id (built-in or plugin); unknown ids suggest close matches."""
+    return load_benchmark(name).spec
+
+
 def benchmark_names() -> list[str]:
-    """Names of every registered benchmark (built-in folders discovered first)."""
-    _discover()
+    """Ids of every registered benchmark (built-in folders and plugins)."""
     return BENCHMARKS.names()

@@ -121,11 +121,11 @@ def judge_arguments(benchmark: str, run_dir: Path, workspace, server) -> list[st
 def write_geneval_detections(run_dir: Path, data: Path, limit: int, images: int) -> None:
     """Empty detections for every image path the run will write (scores are all 'wrong')."""
     from echo4o_eval.assets import Assets
-    from echo4o_eval.spec import get_benchmark
+    from echo4o_eval.spec import get_benchmark, load_benchmark
     from echo4o_eval.store import safe_name
 
     spec = get_benchmark("geneval")
-    samples = spec.scorer.load_samples(Assets(spec, data_dir=data, allow_download=False), None)
+    samples = load_benchmark(spec).load_samples(Assets(spec, data_dir=data, allow_download=False), None)
     lines = [json.dumps({"image": str(run_dir / "images" / safe_name(s.id) / f"{i}.png"),
                          "image_size": [64, 64], "detections": []})
              for s in samples[:limit] for i in range(images)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
-from echo4o_eval.benchmarks.geneval.scorer import make_evaluator
+from echo4o_eval.benchmarks.geneval import benchmark as geneval_benchmark
 from echo4o_eval.scoring.geneval_rules import detections_from_golden
 from echo4o_eval.benchmarks.geneval.summary import read_results_jsonl, summarize_geneval
 from echo4o_eval.types import Detection, Generation, Judgement, Sample, Status
@@ -55,7 +55,7 @@ def _run(evaluator, samples, seed=0, fail_every=0):
 
 
 def test_make_evaluator_returns_detector_evaluator() -> None:
-    ev = make_evaluator("detector", {"mode": "default"})
+    ev = geneval_benchmark.make_evaluator("detector", {"mode": "default"})
     assert isinstance(ev, GenEvalEvaluator) and ev.judge_kind == "detector"
     with pytest.raises(ValueError, match="mode"):
         GenEvalEvaluator({"mode": "strict"})

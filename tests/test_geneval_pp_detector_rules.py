@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from echo4o_eval.benchmarks.geneval_pp.detector import GenEvalPlusPlusDetectorEvaluator
-from echo4o_eval.benchmarks.geneval_pp.scorer import make_evaluator
+from echo4o_eval.benchmarks.geneval_pp import benchmark as geneval_pp_benchmark
 from echo4o_eval.benchmarks.geneval_pp.rules import (
     GenEvalPPOptions,
     evaluate_geneval_pp,
@@ -141,7 +141,7 @@ def test_malformed_metadata_is_a_score_error() -> None:
 def test_evaluator_on_every_official_row(data_dir: Path) -> None:
     rows = [json.loads(x) for x in (data_dir / "geneval_pp" / "Geneval++.jsonl").open()]
     samples = [Sample(str(i + 1), i, r["prompt"], r["tag"], r) for i, r in enumerate(rows)]
-    ev = make_evaluator("detector", {"mode": "default"})
+    ev = geneval_pp_benchmark.make_evaluator("detector", {"mode": "default"})
     assert isinstance(ev, GenEvalPlusPlusDetectorEvaluator)
     scores = []
     for sample in samples:
@@ -170,6 +170,6 @@ def test_evaluator_on_every_official_row(data_dir: Path) -> None:
     assert failed.status is Status.MISSING_IMAGE
     mixed = [failed] + scores[1:]
     assert ev.aggregate(samples, mixed).metrics["image_accuracy"].value == 1.0
-    parity = make_evaluator("detector", {"mode": "parity"}).aggregate(samples, mixed)
+    parity = geneval_pp_benchmark.make_evaluator("detector", {"mode": "parity"}).aggregate(samples, mixed)
     assert parity.metrics["image_accuracy"].value == pytest.approx(279 / 280)
     assert parity.per_tag[samples[0].tag]["accuracy"].value == pytest.approx(39 / 40)

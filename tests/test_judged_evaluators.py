@@ -159,17 +159,46 @@ def test_vlm_evaluators_document_every_public_class_and_method(bench):
     assert undocumented == []
 
 
-@pytest.mark.parametrize("bench", ["geneval", "geneval_pp"])
-def test_detector_evaluators_take_the_version_from_the_spec(bench, monkeypatch):
-    import types
+@pytest.mark.parametrize("bench", ["geneval", "geneval_pp", "imagine_bench", "omnicontext", "dpg_bench"])
+def test_evaluators_take_id_and_version_from_the_spec_they_receive(bench):
+    import dataclasses
 
-    import echo4o_eval.spec as spec_module
+    from echo4o_eval.spec import load_benchmark
 
-    if bench == "geneval":
-        from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator as Evaluator
-    else:
-        from echo4o_eval.benchmarks.geneval_pp.detector import GenEvalPlusPlusDetectorEvaluator as Evaluator
-    real = spec_module.get_benchmark(bench).version
-    assert Evaluator({}).aggregate([], []).version == real
-    monkeypatch.setattr(spec_module, "get_benchmark", lambda name: types.SimpleNamespace(version="7.3"))
-    assert Evaluator({}).aggregate([], []).version == "7.3"
+    benchmark = load_benchmark(bench)
+    kind = benchmark.spec.judge_kinds[-1]
+    result = benchmark.make_evaluator(kind, {}).aggregate([], [])
+    assert (result.benchmark, result.version) == (bench, benchmark.spec.version)
+    other = benchmark.with_spec(dataclasses.replace(benchmark.spec, id="renamed", version="7.3"))
+    result = other.make_evaluator(kind, {}).aggregate([], [])
+    assert (result.benchmark, result.version) == ("renamed", "7.3")
+
+
+@pytest.mark.parametrize("bench,typo,meant", [
+    ("geneval", "confidence_treshold", "confidence_threshold"),
+    ("geneval_pp", "confidence_treshold", "confidence_threshold"),
+    ("geneval_pp", "prompt_pak", "prompt_pack"),
+    ("imagine_bench", "prompt_pak", "prompt_pack"),
+    ("omnicontext", "langauge", "language"),
+    ("dpg_bench", "crop", "crops"),
+])
+def test_unknown_evaluator_options_are_errors_with_did_you_mean(bench, typo, meant):
+    from echo4o_eval.config import ConfigError
+    from echo4o_eval.spec import load_benchmark
+
+    benchmark = load_benchmark(bench)
+    kind = "detector" if typo == "confidence_treshold" else "vlm"
+    with pytest.raises(ConfigError, match=f"unknown evaluator option '{typo}'; did you mean '{meant}'"):
+        benchmark.make_evaluator(kind, {typo: "0.9"})
+
+
+def test_evaluator_options_are_typed_from_cli_strings():
+    from echo4o_eval.config import ConfigError
+    from echo4o_eval.spec import load_benchmark
+
+    ev = load_benchmark("geneval").make_evaluator("detector", {"confidence_threshold": "0.9"})
+    assert ev.rules.confidence_threshold == 0.9 and ev.options["confidence_threshold"] == 0.9
+    ev = load_benchmark("dpg_bench").make_evaluator("vlm", {"crops": "4", "resolution": "512"})
+    assert (ev.config.crops, ev.config.resolution) == (4, 512)
+    with pytest.raises(ConfigError, match="crops"):
+        load_benchmark("dpg_bench").make_evaluator("vlm", {"crops": "many"})

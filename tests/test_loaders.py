@@ -5,12 +5,12 @@ from PIL import Image
 
 from echo4o_eval.assets import Assets
 from echo4o_eval.loading import BenchmarkFileError
-from echo4o_eval.spec import get_benchmark
+from echo4o_eval.spec import get_benchmark, load_benchmark
 
 
 def _load(name, data_dir, variant=None, cache_dir=None):
     spec = get_benchmark(name)
-    return spec.scorer.load_samples(Assets(spec, data_dir=data_dir, cache_dir=cache_dir, allow_download=False), variant)
+    return load_benchmark(spec).load_samples(Assets(spec, data_dir=data_dir, cache_dir=cache_dir, allow_download=False), variant)
 
 
 def test_geneval_short_and_long(data_dir):
@@ -49,7 +49,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
 
     unpinned = replace(spec, assets=tuple(replace(a, sha256=None) for a in spec.assets))
     with pytest.raises(BenchmarkFileError, match=r"Geneval\+\+.jsonl:2: not valid JSON"):
-        unpinned.scorer.load_samples(Assets(unpinned, data_dir=tmp_path, allow_download=False))
+        load_benchmark(unpinned).load_samples(Assets(unpinned, data_dir=tmp_path, allow_download=False))
 
 
 DPG_CSV = """item_id,text,keywords,proposition_id,dependency,category_broad,category_detailed,tuple,question_natural_language

@@ -18,12 +18,12 @@ from vlm_runfixtures import (
 
 from echo4o_eval.assets import Assets
 from echo4o_eval.cli import main
-from echo4o_eval.spec import get_benchmark
+from echo4o_eval.spec import get_benchmark, load_benchmark
 
 
 def _official(name, data_dir):
     spec = get_benchmark(name)
-    return spec.scorer.load_samples(Assets(spec, data_dir=data_dir, allow_download=False), None)
+    return load_benchmark(spec).load_samples(Assets(spec, data_dir=data_dir, allow_download=False), None)
 
 
 @pytest.fixture(scope="module")

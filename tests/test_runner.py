@@ -6,6 +6,7 @@ from pathlib import Path
 from PIL import Image
 
 from echo4o_eval.runner import RunConfig, Runner, _finish, run
+from echo4o_eval.spec import load_benchmark
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import Generation, Status
 
@@ -89,7 +90,7 @@ def test_images_without_a_score_are_counted_as_not_scored(tmp_path, data_dir):
     shard.write_text("".join(ln for ln in lines if ln is not dropped))
     runner = Runner(config)
     store = RunStore(run_dir)
-    evaluator = runner.spec.scorer.make_evaluator("detector", {"mode": "default"})
+    evaluator = load_benchmark(runner.spec).make_evaluator("detector", {"mode": "default"})
     outcome = _finish(runner, store, runner.load_samples(), evaluator, 0, 0)
     assert outcome.result.n_images == 6 and outcome.result.n_ok == 5
     assert outcome.status_counts["not_scored"] == 1

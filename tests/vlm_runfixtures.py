@@ -14,7 +14,7 @@ from typing import Callable
 
 from PIL import Image
 
-from echo4o_eval.spec import get_benchmark
+from echo4o_eval.spec import get_benchmark, load_benchmark
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import Generation, Judgement, Sample, Status
 
@@ -28,7 +28,7 @@ def write_vlm_run(run_dir: Path, benchmark: str, samples: list[Sample],
     (sample_id, image_index) pairs whose judge call failed (judge_error)."""
     spec = get_benchmark(benchmark)
     options = {"mode": "default", **(options or {})}
-    evaluator = spec.scorer.make_evaluator("vlm", options)
+    evaluator = load_benchmark(spec).make_evaluator("vlm", options)
     store = RunStore(run_dir)
     store.initialise({
         "benchmark": f"{spec.id}@{spec.version}", "benchmark_id": spec.id,

@@ -1,1 +1,20 @@
-"""DPG-Bench benchmark: benchmark.yaml, loader, scorer and the VLM-judged evaluator (vlm.py)."""
+"""DPG-Bench: benchmark.yaml, the sample loader (loader.py), judge prompts and reply parsers
+(prompts.py) and the VLM-judged evaluator (vlm.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from echo4o_eval.benchmarks.dpg_bench.loader import load_samples
+from echo4o_eval.spec import Benchmark, BenchmarkSpec
+
+
+def make_evaluator(spec: BenchmarkSpec, judge_kind: str, options: Mapping[str, Any]):
+    """The VLM-judged evaluator (DPG-Bench's only judge kind)."""
+    from echo4o_eval.benchmarks.dpg_bench.vlm import DPGBenchEvaluator
+
+    return DPGBenchEvaluator(options, spec=spec)
+
+
+benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator)

@@ -23,15 +23,31 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.benchmarks.dpg_bench import prompts as prompts
+from echo4o_eval.benchmarks.dpg_bench import prompts
+from echo4o_eval.scoring.aggregation import coverage_note, make_result, mean_metric
 from echo4o_eval.scoring.judged import (
-    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
+    JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
+    options_dict,
 )
 from echo4o_eval.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
 )
+
+
+@dataclass(frozen=True)
+class DPGOptions(JudgedOptions):
+    """DPG-Bench options: ``crops`` (1-4 crops of a 2x2 grid, official ``--pic_num``) and
+    ``resolution`` (crop side in pixels, official ``--resolution``; None = half the image)."""
+
+    crops: int = 1
+    resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        grid_boxes(self.crops, (2, 2), self.resolution)  # validates crops
 
 
 def grid_boxes(crops: int, size: tuple[int, int], resolution: int | None) -> list:
@@ -74,17 +90,15 @@ class DPGBenchEvaluator:
     dependency zeroing, per-image mean score, L1/L2 categories and the overall DPG score."""
     judge_kind = "vlm"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = resolve_options(options, {"crops": 1, "resolution": None})
-        self.options["crops"] = int(self.options["crops"])
-        if self.options["resolution"] is not None:
-            self.options["resolution"] = int(self.options["resolution"])
-        grid_boxes(self.options["crops"], (2, 2), self.options["resolution"])  # validates crops
+    def __init__(self, options: Mapping[str, Any] | DPGOptions | None = None, spec=None) -> None:
+        self.config: DPGOptions = evaluator_options(DPGOptions, options)
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("dpg_bench", spec)
 
     @property
     def parity(self) -> bool:
         """True in parity mode (official quirks reproduced)."""
-        return self.options["mode"] == "parity"
+        return self.config.parity
 
     def questions(self, sample: Sample) -> dict[int, Mapping[str, Any]]:
         """The item's questions by proposition id, as the current mode keeps them."""
@@ -94,12 +108,12 @@ class DPGBenchEvaluator:
     def boxes(self, image_path: str) -> list:
         """Crop boxes for one image (reads its size only when crops are half the image)."""
         size = (0, 0)
-        if self.options["crops"] > 1 and self.options["resolution"] is None:
+        if self.config.crops > 1 and self.config.resolution is None:
             from PIL import Image
 
             with Image.open(image_path) as img:
                 size = img.size
-        return grid_boxes(self.options["crops"], size, self.options["resolution"])
+        return grid_boxes(self.config.crops, size, self.config.resolution)
 
     def official_failure(self, sample: Sample) -> str | None:
         """Parity: why the official script could not score this image (pandas dtype quirks)."""
@@ -121,7 +135,7 @@ class DPGBenchEvaluator:
             return []
         if self.official_failure(sample):
             return []
-        official = self.options["prompt_pack"] == "official"
+        official = self.config.prompt_pack == "official"
         parse = prompts.official_parse if self.parity else (
             prompts.strict_parse if official else prompts.echo4o_parse)
         out = []
@@ -149,7 +163,7 @@ class DPGBenchEvaluator:
         if not questions:
             return SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
                                reason=f"no questions for DPG item {sample.id}")
-        crops = list(range(self.options["crops"]))  # what requests() asked, never what came back
+        crops = list(range(self.config.crops))  # what requests() asked, never what came back
         keys = [f"q{pid}@crop{c}" for c in crops for pid in questions]
         failed = judgement_failure(sample, generation, judgements, keys)
         if failed:
@@ -202,20 +216,16 @@ class DPGBenchEvaluator:
             for name, value in s.values["categories"]:
                 l2.setdefault(name, []).append(value)
                 l1.setdefault(name.split("-")[0].strip(), []).append(value)
-        per_tag = {f"L1/{k}": {"score": MetricValue(sum(v) / len(v), len(v), len(v))} for k, v in l1.items()}
-        per_tag.update({f"L2/{k}": {"score": MetricValue(sum(v) / len(v), len(v), len(v))}
-                        for k, v in sorted(l2.items())})
-        overall = sum(s.values["score"] for s in ok) / len(ok) if ok else None
-        notes = [f"crops per image: {self.options['crops']}"]
-        if len(ok) < len(scores):
-            notes.append(f"coverage {len(ok)}/{len(scores)}: images that could not be scored are "
-                         "excluded (the official script skips failed images the same way)")
+        per_tag = {f"L1/{k}": {"score": mean_metric(v, len(v))} for k, v in l1.items()}
+        per_tag.update({f"L2/{k}": {"score": mean_metric(v, len(v))} for k, v in sorted(l2.items())})
+        notes = [f"crops per image: {self.config.crops}",
+                 coverage_note(len(ok), len(scores), "images that could not be scored are excluded "
+                               "(the official script skips failed images the same way)")]
         if self.parity:
             notes.append("parity: first CSV data row skipped, order-dependent zeroing, categories "
-                         "from the last crop before zeroing (official quirks)")
-        return BenchmarkResult(
-            benchmark="dpg_bench", version=benchmark_version("dpg_bench"),
-            metrics={"overall": MetricValue(overall, len(ok), len(scores))}, per_tag=per_tag,
-            n_samples=len(samples), n_images=len(scores), n_ok=len(ok),
-            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
-        )
+                         "from the last crop before zeroing, only the exact answer 'yes' counts "
+                         "(official quirks)")
+        else:
+            notes.append("answers normalised to their first word ('Yes.' counts as yes)")
+        metrics = {"overall": mean_metric((s.values["score"] for s in ok), len(scores))}
+        return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)

@@ -27,12 +27,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
 
-from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
 from echo4o_eval.benchmarks.geneval.summary import summarize_geneval
-from echo4o_eval.scoring.judged import benchmark_version
+from echo4o_eval.scoring.aggregation import failure_note, make_result
+from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
+from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
 from echo4o_eval.types import (
     BenchmarkResult,
     Generation,
@@ -45,6 +48,22 @@ from echo4o_eval.types import (
 )
 
 MODES = ("default", "parity")
+
+
+@dataclass(frozen=True)
+class GenEvalOptions(GenEvalRuleOptions):
+    """GenEval evaluator options: ``mode`` plus every threshold of the rules."""
+
+    mode: Literal["default", "parity"] = "default"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"geneval mode must be one of {MODES}, not {self.mode!r}")
+
+    def rules(self) -> GenEvalRuleOptions:
+        """The rule thresholds alone."""
+        return GenEvalRuleOptions(**{f.name: getattr(self, f.name)
+                                     for f in dataclasses.fields(GenEvalRuleOptions)})
 
 
 def classes_needing_color(metadata: Mapping[str, Any]) -> tuple[str, ...]:
@@ -126,14 +145,12 @@ class GenEvalEvaluator:
 
     judge_kind = "detector"
 
-    def __init__(self, options: Mapping[str, Any] | None = None):
-        options = dict(options or {})
-        mode = options.get("mode", "default")
-        if mode not in MODES:
-            raise ValueError(f"geneval mode must be one of {MODES}, not {mode!r}")
-        self.rules = GenEvalRuleOptions.from_mapping(options)
-        self.mode = mode
-        self.options = {**options, "mode": mode, **self.rules.__dict__}
+    def __init__(self, options: Mapping[str, Any] | GenEvalOptions | None = None, spec=None):
+        self.config: GenEvalOptions = evaluator_options(GenEvalOptions, options)
+        self.rules = self.config.rules()
+        self.mode = self.config.mode
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("geneval", spec)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """One detector request per generated image; none for failed generations."""
@@ -174,10 +191,6 @@ class GenEvalEvaluator:
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
         """Official summary over scored images: metrics overall, image_accuracy, prompt_accuracy;
         per tag ``accuracy``. In default mode non-ok images are out of the means (coverage)."""
-        status_counts: dict[str, int] = {}
-        for score in scores:
-            status_counts[score.status.value] = status_counts.get(score.status.value, 0) + 1
-        n_ok = status_counts.get(Status.OK.value, 0)
         records = self._records(samples, scores)
         tag_totals: dict[str, int] = {}
         for score in scores:
@@ -185,12 +198,7 @@ class GenEvalEvaluator:
         for sample in samples:  # tags with no image at all still show as uncovered
             tag_totals.setdefault(sample.tag, 0)
         prompts_total = len({s.id for s in samples})
-        notes: list[str] = []
-        n_bad = len(scores) - n_ok
-        if self.mode == "parity" and n_bad:
-            notes.append(f"parity: {n_bad} image(s) that could not be scored counted as wrong")
-        elif n_bad:
-            notes.append(f"{n_bad} image(s) could not be scored and are left out of the means")
+        notes = [failure_note(scores, self.mode == "parity", parity_treatment="counted as wrong")]
         summary = None
         if records:
             summary = summarize_geneval(
@@ -220,18 +228,7 @@ class GenEvalEvaluator:
                 prompts_total,
             ),
         }
-        return BenchmarkResult(
-            benchmark="geneval",
-            version=benchmark_version("geneval"),
-            metrics=metrics,
-            per_tag=per_tag,
-            n_samples=len(samples),
-            n_images=len(scores),
-            n_ok=n_ok,
-            status_counts=status_counts,
-            mode=self.mode,
-            notes=tuple(notes),
-        )
+        return make_result(self.spec, self.mode, samples, scores, metrics, per_tag, notes)
 
     def extra_outputs(
         self,

@@ -1,2 +1,25 @@
-"""GenEval++ benchmark: benchmark.yaml, loader, scorer and the VLM-judged (vlm.py) and
-detector-judged (detector.py) evaluators."""
+"""GenEval++: benchmark.yaml, the sample loader (loader.py), judge prompts and reply parsers
+(prompts.py), the VLM-judged evaluator (vlm.py, the paper's) and the detector-judged one
+(detector.py with its rules in rules.py, offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from echo4o_eval.benchmarks.geneval_pp.loader import load_samples
+from echo4o_eval.spec import Benchmark, BenchmarkSpec
+
+
+def make_evaluator(spec: BenchmarkSpec, judge_kind: str, options: Mapping[str, Any]):
+    """The evaluator for ``judge_kind``: "vlm" or "detector"."""
+    if judge_kind == "detector":
+        from echo4o_eval.benchmarks.geneval_pp.detector import GenEvalPlusPlusDetectorEvaluator
+
+        return GenEvalPlusPlusDetectorEvaluator(options, spec=spec)
+    from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
+
+    return GenEvalPlusPlusVLMEvaluator(options, spec=spec)
+
+
+benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator)

@@ -21,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
 
 from echo4o_eval.benchmarks.geneval.detector import (
     MODES,
@@ -30,7 +32,9 @@ from echo4o_eval.benchmarks.geneval.detector import (
     main_judgement,
 )
 from echo4o_eval.benchmarks.geneval_pp.rules import GenEvalPPOptions, evaluate_geneval_pp
-from echo4o_eval.scoring.judged import benchmark_version
+from echo4o_eval.scoring.aggregation import failure_note, make_result
+from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions
+from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
 from echo4o_eval.types import (
     BenchmarkResult,
     Generation,
@@ -43,21 +47,38 @@ from echo4o_eval.types import (
 )
 
 
+@dataclass(frozen=True)
+class GenEvalPPDetectorOptions(GenEvalRuleOptions):
+    """GenEval++ detector evaluator options: ``mode``, ``count_mode``, ``region_margin`` and
+    GenEval's filtering thresholds (flat, as given with ``--eval-option``)."""
+
+    mode: Literal["default", "parity"] = "default"
+    count_mode: Literal["exact", "at_least"] = "exact"
+    region_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"geneval_pp mode must be one of {MODES}, not {self.mode!r}")
+        self.rules()  # validates count_mode and region_margin
+
+    def rules(self) -> GenEvalPPOptions:
+        """The GenEval++ rule options (filtering thresholds nested)."""
+        filtering = GenEvalRuleOptions(**{f.name: getattr(self, f.name)
+                                          for f in dataclasses.fields(GenEvalRuleOptions)})
+        return GenEvalPPOptions(self.count_mode, self.region_margin, filtering)
+
+
 class GenEvalPlusPlusDetectorEvaluator:
     """GenEval++ scored from detections and CLIP colours, no API calls."""
 
     judge_kind = "detector"
 
-    def __init__(self, options: Mapping[str, Any] | None = None):
-        options = dict(options or {})
-        mode = options.get("mode", "default")
-        if mode not in MODES:
-            raise ValueError(f"geneval_pp mode must be one of {MODES}, not {mode!r}")
-        self.mode = mode
-        self.rules = GenEvalPPOptions.from_mapping(options)
-        self.options = {**options, "mode": mode, "count_mode": self.rules.count_mode,
-                        "region_margin": self.rules.region_margin,
-                        **self.rules.filtering.__dict__}  # fmt: skip
+    def __init__(self, options: Mapping[str, Any] | GenEvalPPDetectorOptions | None = None, spec=None):
+        self.config: GenEvalPPDetectorOptions = evaluator_options(GenEvalPPDetectorOptions, options)
+        self.mode = self.config.mode
+        self.rules = self.config.rules()
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("geneval_pp", spec)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """One detector request per image, asking colours for the colour clauses' classes."""
@@ -84,9 +105,7 @@ class GenEvalPlusPlusDetectorEvaluator:
         tags: dict[str, list[int]] = {}  # tag -> [correct, entered, total]
         for sample in samples:
             tags.setdefault(sample.tag, [0, 0, 0])
-        status_counts: dict[str, int] = {}
         for score in scores:
-            status_counts[score.status.value] = status_counts.get(score.status.value, 0) + 1
             counts = tags.setdefault(score.tag, [0, 0, 0])
             counts[2] += 1
             if score.status is Status.OK:
@@ -94,19 +113,13 @@ class GenEvalPlusPlusDetectorEvaluator:
                 counts[1] += 1
             elif self.mode == "parity":
                 counts[1] += 1
-        n_ok = status_counts.get(Status.OK.value, 0)
         n_in = sum(c[1] for c in tags.values())
         n_correct = sum(c[0] for c in tags.values())
         per_tag = {
             tag: {"accuracy": MetricValue(c[0] / c[1] if c[1] else None, c[1], c[2])}
             for tag, c in tags.items()
         }
-        notes = []
-        n_bad = len(scores) - n_ok
-        if n_bad and self.mode == "parity":
-            notes.append(f"parity: {n_bad} image(s) that could not be scored counted as wrong")
-        elif n_bad:
-            notes.append(f"{n_bad} image(s) could not be scored and are left out of the means")
+        notes = [failure_note(scores, self.mode == "parity", parity_treatment="counted as wrong")]
         empty = [tag for tag, c in tags.items() if not c[1]]
         if empty:
             notes.append(f"overall not computed: no scored image for tag(s) {', '.join(empty)}")
@@ -116,10 +129,6 @@ class GenEvalPlusPlusDetectorEvaluator:
             "overall": MetricValue(overall, n_in, len(scores)),
             "image_accuracy": MetricValue(n_correct / n_in if n_in else None, n_in, len(scores)),
         }
-        return BenchmarkResult(
-            benchmark="geneval_pp", version=benchmark_version("geneval_pp"), metrics=metrics, per_tag=per_tag,
-            n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
-            status_counts=status_counts, mode=self.mode,
-            notes=tuple(notes) + (f"detector mode: count {self.rules.count_mode}, region margin "
-                                  f"{self.rules.region_margin}",),
-        )  # fmt: skip
+        notes.append(f"detector mode: count {self.rules.count_mode}, region margin "
+                     f"{self.rules.region_margin}")
+        return make_result(self.spec, self.mode, samples, scores, metrics, per_tag, notes)

@@ -32,9 +32,10 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval.benchmarks.geneval_pp import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
+from echo4o_eval.scoring.aggregation import make_result, tags_in_order
 from echo4o_eval.scoring.judged import (
-    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
-    tags_in_order,
+    JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
+    options_dict,
 )
 from echo4o_eval.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
@@ -49,12 +50,14 @@ class GenEvalPlusPlusVLMEvaluator:
     verdict per image, per-tag and overall accuracy (see the module docstring for the modes)."""
     judge_kind = "vlm"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = resolve_options(options)
-        self._official = OfficialPrompts(self.options["prompts_dir"])
+    def __init__(self, options: Mapping[str, Any] | JudgedOptions | None = None, spec=None) -> None:
+        self.config: JudgedOptions = evaluator_options(JudgedOptions, options)
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("geneval_pp", spec)
+        self._official = OfficialPrompts(self.config.prompts_dir)
 
     def _official_parser(self):
-        parity = self.options["mode"] == "parity"
+        parity = self.config.parity
         return prompts.official_parse if parity else prompts.official_parse_strict
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
@@ -67,7 +70,7 @@ class GenEvalPlusPlusVLMEvaluator:
         except prompts.ChecklistError:
             return []  # score() reports the malformed row
         image = (generation.image_path,)
-        if self.options["prompt_pack"] == "official":
+        if self.config.prompt_pack == "official":
             texts = self._official
             return [JudgeRequest(key="main", images=image, system=texts["geneval_pp_system"],
                                  text=prompts.official_user_text(texts["geneval_pp_user_template"],
@@ -94,9 +97,9 @@ class GenEvalPlusPlusVLMEvaluator:
             return failed
         main = next(j for j in judgements if j.key == "main")
         parsed = main.parsed[0]
-        if self.options["prompt_pack"] == "official":
+        if self.config.prompt_pack == "official":
             problem = prompts.official_verdict_problem(parsed)
-            if problem and self.options["mode"] != "parity":  # e.g. judged by a lenient parser
+            if problem and not self.config.parity:  # e.g. judged by a lenient parser
                 reply = main.replies[-1] if main.replies else ""
                 return SampleScore(sample.id, generation.image_index, sample.tag, Status.PARSE_ERROR,
                                    values={"raw_reply": reply[:2000]}, reason=f"main: {problem}")
@@ -117,7 +120,7 @@ class GenEvalPlusPlusVLMEvaluator:
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
         """Per-tag accuracy, ``overall`` (mean of tag accuracies) and ``image_accuracy``; failures
         are excluded with coverage reported (default) or counted as wrong (parity)."""
-        parity = self.options["mode"] == "parity"
+        parity = self.config.parity
         per_tag: dict[str, dict[str, MetricValue]] = {}
         tag_values = []
         for tag in tags_in_order(samples, scores):
@@ -145,8 +148,4 @@ class GenEvalPlusPlusVLMEvaluator:
         else:
             notes = (f"coverage {len(ok_all)}/{len(scores)}: {failures} image(s) not judged are "
                      "excluded from the means (see status counts)",) if failures else ()
-        return BenchmarkResult(
-            benchmark="geneval_pp", version=benchmark_version("geneval_pp"), metrics=metrics,
-            per_tag=per_tag, n_samples=len(samples), n_images=len(scores), n_ok=len(ok_all),
-            status_counts=status_counts(scores), mode=self.options["mode"], notes=notes,
-        )
+        return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)

@@ -30,8 +30,10 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval.benchmarks.imagine_bench import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
+from echo4o_eval.scoring.aggregation import coverage_note, make_result, tag_means
 from echo4o_eval.scoring.judged import (
-    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
+    JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
+    options_dict,
 )
 from echo4o_eval.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
@@ -73,9 +75,11 @@ class ImagineBenchEvaluator:
     aesthetic quality per image, their weighted score, per-type means and weighted overalls."""
     judge_kind = "vlm"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = resolve_options(options)
-        self._official = OfficialPrompts(self.options["prompts_dir"])
+    def __init__(self, options: Mapping[str, Any] | JudgedOptions | None = None, spec=None) -> None:
+        self.config: JudgedOptions = evaluator_options(JudgedOptions, options)
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("imagine_bench", spec)
+        self._official = OfficialPrompts(self.config.prompts_dir)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """The single ``main`` judge request for one image (none for a failed generation), with
@@ -84,10 +88,10 @@ class ImagineBenchEvaluator:
             return []
         instruction, note = str(sample.metadata["instruction"]), str(sample.metadata["note"])
         image = (generation.image_path,)
-        if self.options["prompt_pack"] == "official":
+        if self.config.prompt_pack == "official":
             texts = self._official
             text = texts["imagine_user_template"].replace("{instruction}", instruction).replace("{note}", note)
-            parse = prompts.official_parse if self.options["mode"] == "parity" else _strict_official_parse
+            parse = prompts.official_parse if self.config.parity else _strict_official_parse
             return [JudgeRequest(key="main", images=image, system=texts["imagine_system"],
                                  system_as_parts=True, text=text, params=OFFICIAL_PARAMS, parse=parse)]
         return [JudgeRequest(key="main", images=image, system=prompts.ECHO4O_SYSTEM,
@@ -113,45 +117,33 @@ class ImagineBenchEvaluator:
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
         """Per-type mean scores and the weighted overalls (official weights and ours with
         Multi-Object); parity counts judge/parse failures as 0 as the official script does."""
-        parity = self.options["mode"] == "parity"
+        parity = self.config.parity
         # official: a failed evaluation (API error, unparsable reply, undecodable image) scores 0
         judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE}
-        per_type: dict[str, list[float]] = {}
-        totals: dict[str, int] = {}
-        for s in scores:
-            group = merged_type(s.tag)
-            totals[group] = totals.get(group, 0) + 1
-            if s.status is Status.OK:
-                per_type.setdefault(group, []).append(s.values["score"])
-            elif parity and s.status in judge_failed:
-                per_type.setdefault(group, []).append(0.0)  # official: failed evaluation scores 0
-        per_tag = {g: {"score": MetricValue(sum(v) / len(v) if (v := per_type.get(g)) else None,
-                                            len(per_type.get(g, [])), totals[g])}
-                   for g in totals}
+        groups = list(dict.fromkeys(merged_type(s.tag) for s in scores))
+        per_tag = tag_means(groups, scores, ["score"], failed_value=0.0 if parity else None,
+                            counts_as_failed=lambda s: s.status in judge_failed,
+                            tag_of=lambda s: merged_type(s.tag))
         means = {g: m["score"].value for g, m in per_tag.items()}
-        used = sum(len(v) for v in per_type.values())
 
         def overall(weights):
             """Weighted overall over ``weights``' types, with counts; parity reports 0.0 where the
             value is undefined."""
             value = weighted_overall(means, weights)
-            n = sum(len(per_type.get(t, [])) for t in weights)
-            n_total = sum(totals.get(t, 0) for t in weights)
+            n = sum(per_tag[t]["score"].n for t in weights if t in per_tag)
+            n_total = sum(per_tag[t]["score"].n_total for t in weights if t in per_tag)
             return MetricValue(0.0 if value is None and parity else value, n, n_total)
 
-        n_ok = sum(1 for s in scores if s.status is Status.OK)
+        used = sum(m["score"].n for m in per_tag.values())
         notes = ["overall_official drops Multi-Object (the official weights name 'TWO_OBJECT'); "
                  "overall includes it with weight 2"]
         if parity:
             n_zero = sum(1 for s in scores if s.status in judge_failed)
+            n_ok = sum(1 for s in scores if s.status is Status.OK)
             notes.append(f"parity: {n_zero} judge failure(s) or undecodable image(s) scored 0 as "
                          "the official script does; "
                          f"{len(scores) - n_ok - n_zero} image(s) missing were skipped")
-        elif used < len(scores):
-            notes.append(f"coverage {used}/{len(scores)}: images not judged are excluded")
-        return BenchmarkResult(
-            benchmark="imagine_bench", version=benchmark_version("imagine_bench"),
-            metrics={"overall": overall(WEIGHTS), "overall_official": overall(OFFICIAL_WEIGHTS)},
-            per_tag=per_tag, n_samples=len(samples), n_images=len(scores), n_ok=n_ok,
-            status_counts=status_counts(scores), mode=self.options["mode"], notes=tuple(notes),
-        )
+        else:
+            notes.append(coverage_note(used, len(scores), "images not judged are excluded"))
+        metrics = {"overall": overall(WEIGHTS), "overall_official": overall(OFFICIAL_WEIGHTS)}
+        return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)

@@ -26,13 +26,15 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.benchmarks.omnicontext import prompts as prompts
 from echo4o_eval.prompts.official import OfficialPrompts
+from echo4o_eval.scoring.aggregation import coverage_note, make_result, tag_means, tags_in_order
 from echo4o_eval.scoring.judged import (
-    benchmark_version, generation_failure, judgement_failure, resolve_options, status_counts,
-    tags_in_order,
+    JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
+    options_dict,
 )
 from echo4o_eval.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
@@ -65,22 +67,31 @@ def _checked_official_parse(text: str) -> dict[str, Any]:
     return {**parsed, "score": prompts.checked_score(parsed)}
 
 
+@dataclass(frozen=True)
+class OmniContextOptions(JudgedOptions):
+    """OmniContext options: ``language``, the ``instruction_language`` whose samples count."""
+
+    language: str = "en"
+
+
 class OmniContextEvaluator:
     """OmniContext scored by a VLM judge: prompt following and subject consistency per image,
     per-task means and the 8- and 6-task averages for the selected instruction language."""
     judge_kind = "vlm"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = resolve_options(options, {"language": "en"})
-        self._official = OfficialPrompts(self.options["prompts_dir"])
+    def __init__(self, options: Mapping[str, Any] | OmniContextOptions | None = None, spec=None) -> None:
+        self.config: OmniContextOptions = evaluator_options(OmniContextOptions, options)
+        self.options = options_dict(self.config)
+        self.spec = builtin_spec("omnicontext", spec)
+        self._official = OfficialPrompts(self.config.prompts_dir)
 
     @property
     def parity(self) -> bool:
         """True in parity mode."""
-        return self.options["mode"] == "parity"
+        return self.config.parity
 
     def _prompt(self, criterion: str, instruction: str, scene: bool) -> str:
-        if self.options["prompt_pack"] == "echo4o":
+        if self.config.prompt_pack == "echo4o":
             return prompts.echo4o_prompt(criterion, instruction, scene)
         name = f"omnicontext_{criterion}" + ("_scene" if scene else "")
         return self._official[name].replace("<instruction>", instruction)
@@ -93,10 +104,10 @@ class OmniContextEvaluator:
         instruction = str(sample.metadata.get("instruction", sample.prompt))
         scene = "scene" in sample.tag
         images = (*sample.reference_images, generation.image_path)
-        official = self.options["prompt_pack"] == "official"
+        official = self.config.prompt_pack == "official"
         out = []
         for criterion in CRITERIA:
-            use_scene = scene and not (criterion == "prompt_following" and self.options["mode"] == "parity")
+            use_scene = scene and not (criterion == "prompt_following" and self.parity)
             out.append(JudgeRequest(
                 key=criterion, images=images, text=self._prompt(criterion, instruction, use_scene),
                 params=OFFICIAL_PARAMS if official else ECHO4O_PARAMS,
@@ -140,17 +151,13 @@ class OmniContextEvaluator:
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[SampleScore]) -> BenchmarkResult:
         """Per-task means and the overall / ``_6`` averages over the selected language's images;
         n_images and coverage count only those images."""
-        language = self.options["language"]
+        language = self.config.language
         unknown = {s.id for s in samples if not s.metadata.get("instruction_language")}
         wanted = {s.id for s in samples if s.metadata.get("instruction_language") == language}
         kept = [s for s in scores if s.sample_id in wanted or s.sample_id in unknown]
-        per_tag: dict[str, dict[str, MetricValue]] = {}
-        for tag in tags_in_order(samples, scores):  # a task with no rows in the language stays, empty
-            group = [s for s in kept if s.tag == tag]
-            ok = [s for s in group if s.status is Status.OK]
-            per_tag[tag] = {name: MetricValue(sum(s.values[name] for s in ok) / len(ok) if ok else None,
-                                              len(ok), len(group))
-                            for name in ("prompt_following", "subject_consistency", "score")}
+        # a task with no rows in the language stays, empty
+        per_tag = tag_means(tags_in_order(samples, scores), kept,
+                            ["prompt_following", "subject_consistency", "score"])
 
         def average(name: str, tags: list[str]) -> MetricValue:
             """Mean of ``name`` over the tags' means (None if any is missing), counts summed."""
@@ -175,9 +182,8 @@ class OmniContextEvaluator:
             notes.append(f"{n_unknown} image(s) of samples without instruction_language are "
                          "score errors (counted against coverage, not assumed to be "
                          f"{language!r})")
-        if n_ok < len(kept):
-            notes.append(f"coverage {n_ok}/{len(kept)}: images not judged are excluded "
-                         "(never replaced by a random score as the official scorer does)")
+        notes.append(coverage_note(n_ok, len(kept), "images not judged are excluded (never "
+                                   "replaced by a random score as the official scorer does)"))
         if self.parity:
             notes.append("parity: prompt following judged with the non-scene prompt for all tasks")
             crashed = sum(1 for s in kept if s.values.get(OFFICIAL_CRASH))
@@ -187,8 +193,4 @@ class OmniContextEvaluator:
                            for t, ms in per_tag.items()}
                 notes.append(f"parity: {crashed} image(s) have PF x SC < 0, on which the official "
                              "statistics stop with 'math domain error': no averages")
-        return BenchmarkResult(
-            benchmark="omnicontext", version=benchmark_version("omnicontext"), metrics=metrics,
-            per_tag=per_tag, n_samples=len(samples), n_images=len(kept), n_ok=n_ok,
-            status_counts=status_counts(kept), mode=self.options["mode"], notes=tuple(notes),
-        )
+        return make_result(self.spec, self.config.mode, samples, kept, metrics, per_tag, notes)

@@ -23,74 +23,85 @@ from echo4o_eval.report.runs import RunInputError
 @click.command(
     "compare",
     epilog=(
-        "Exit codes: 0 = no regression; 1 = at least one metric regressed (dropped by more than "
-        "--max-drop AND Holm-adjusted paired p < --alpha) or coverage fell by more than "
-        "--max-coverage-drop; 2 = unusable input (missing run, "
-        "different benchmark or version, no shared images, bad options)."
+        "Exit codes: 0 = no regression; 1 = regression: the primary metric dropped by more than "
+        "--max-drop with one-sided paired p < --alpha (or a tag did, with --gate-tags and Holm), "
+        "or coverage fell by more than --max-coverage-drop; 2 = unusable input (missing or "
+        "malformed run or baseline, different benchmark, version, variant or prompt set, no "
+        "shared images, bad options). 1 never means anything but a regression."
     ),
 )
-@click.argument("baseline", type=click.Path(exists=True, path_type=Path))
-@click.argument("new", type=click.Path(exists=True, path_type=Path))
-@click.option("--max-drop", type=float, default=0.02, show_default=True,
-              help="Largest tolerated worsening of a metric, in the metric's units "
-                   "(0.02 = 2 points of a fraction metric).")
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--max-drop", type=float, default=None,
+              help="Largest tolerated drop of the primary metric, in its own unit (GenEval 0.02 = "
+                   "2 points; Imagine-Bench 0.2 on its 0-10 scale). Default: 2% of the metric's "
+                   "full scale.")
 @click.option("--max-coverage-drop", type=float, default=0.02, show_default=True,
-              help="Largest tolerated fall of coverage (ok images / images, overall) from "
-                   "baseline to new, as a fraction (0.02 = 2 points); a larger fall is a "
-                   "regression.")
+              help="Largest tolerated fall of coverage (ok images / images) from baseline to new, "
+                   "as a fraction (0.02 = 2 points); a larger fall is a regression.")
 @click.option("--alpha", type=float, default=0.05, show_default=True,
-              help="Significance level of the paired test, after Holm correction across "
-                   "every compared metric (overall and per tag).")
-@click.option("--n-boot", type=int, default=1000, show_default=True,
-              help="Paired bootstrap resamples (prompts resampled within tags, images within "
-                   "prompts, the same draw for both runs).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+              help="Significance level of the one-sided paired test for a drop.")
+@click.option("--power", type=float, default=0.8, show_default=True,
+              help="Power at which the minimum detectable drop is reported.")
+@click.option("--intersect", is_flag=True,
+              help="Runs with different prompt sets: compare on the prompts both hold (the output "
+                   "says how many were dropped) instead of refusing.")
+@click.option("--gate-tags", is_flag=True,
+              help="Let per-tag values of the primary metric fail the gate too (Holm-adjusted).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the prompt groups of the paired jackknife.")
+@click.option("--n-boot", type=int, default=None, hidden=True,
+              help="Ignored (the paired test is analytic now); kept so old CI scripts run.")
 @click.option("--format", "output_format", type=click.Choice(["text", "github", "json"]),
               default="text", show_default=True,
               help="text: aligned table; github: Markdown for $GITHUB_STEP_SUMMARY; json: "
                    "machine-readable.")
 @click.option("--summary-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also append the Markdown summary to this file (e.g. \"$GITHUB_STEP_SUMMARY\").")
-def compare_command(baseline, new, max_drop, max_coverage_drop, alpha, n_boot, seed, output_format,
-                    summary_file):
-    """Compare run NEW against BASELINE and fail on significant regressions.
+def compare_command(baseline, new, max_drop, max_coverage_drop, alpha, power, intersect, gate_tags,
+                    seed, n_boot, output_format, summary_file):
+    """Compare run NEW against BASELINE and fail on a significant drop.
 
-    BASELINE is a run directory or a baseline JSON (reports/baselines/*.json, written by
-    `echo4o-eval report --baseline`); NEW is a run directory or baseline JSON. Every metric
-    both share, overall and per tag, is checked in its benchmark's direction (higher or lower
-    is better, from benchmark.yaml) on the images both runs scored, with a paired clustered
-    bootstrap of the benchmark's own aggregate. The table lists baseline, new, delta, its 95%
-    CI, the p-value and the Holm-adjusted p-value of every metric. Each run's coverage (ok
-    images / images) is printed and gated by --max-coverage-drop, so a run whose images mostly
-    failed cannot pass on the few it scored; the header gives the paired images and how many
-    were ok in both.
+    BASELINE and NEW are run directories or baseline JSON files (written by `echo4o-eval report
+    --baseline`). They must be of the same benchmark, version, variant and prompt set (else exit
+    2 saying what differs; --intersect compares the shared prompts). The benchmark's primary
+    metric decides: its change on the images both runs scored, paired by prompt, is tested
+    one-sided for a drop. The output states max drop in the metric's unit, the minimum
+    detectable drop of these runs at --alpha and --power, and warns when the runs are too small
+    to detect --max-drop. Per-tag rows carry Holm-adjusted p-values; other metrics are shown.
+    Coverage (ok images / images) is printed and gated by --max-coverage-drop.
     """
-    from echo4o_eval.statistics.compare import (
-        EXIT_INPUT_ERROR,
-        EXIT_REGRESSION,
-        compare_runs,
-        format_github,
-        format_json,
-        format_text,
-    )
+    from echo4o_eval.statistics.compare import EXIT_INPUT_ERROR, EXIT_REGRESSION, compare_runs
+    from echo4o_eval.statistics.compare_format import format_github, format_json, format_text
     from echo4o_eval.report.runs import load_view
 
-    if max_drop < 0 or max_coverage_drop < 0 or not 0 < alpha < 1 or n_boot < 1:
-        click.echo("error: need --max-drop >= 0, --max-coverage-drop >= 0, 0 < --alpha < 1 and "
-                   "--n-boot >= 1", err=True)
+    def unusable(message: str):
+        """Print ``error: MESSAGE`` (one line) and exit 2."""
+        click.echo("error: " + " ".join(str(message).split()), err=True)
         sys.exit(EXIT_INPUT_ERROR)
+
+    if (max_drop is not None and max_drop < 0) or max_coverage_drop < 0 or not 0 < alpha < 1 \
+            or not 0 < power < 1:
+        unusable("need --max-drop >= 0, --max-coverage-drop >= 0, 0 < --alpha < 1, 0 < --power < 1")
+    if n_boot is not None:
+        click.echo("note: --n-boot is ignored: the paired test is analytic (jackknife over prompts)",
+                   err=True)
     try:
         comparison = compare_runs(load_view(baseline), load_view(new), max_drop=max_drop,
-                                  alpha=alpha, n_boot=n_boot, seed=seed,
-                                  max_coverage_drop=max_coverage_drop)
-    except (RunInputError, KeyError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_INPUT_ERROR)
+                                  alpha=alpha, power=power, max_coverage_drop=max_coverage_drop,
+                                  intersect=intersect, gate_tags=gate_tags, seed=seed)
+    except RunInputError as exc:
+        unusable(str(exc))
+    except Exception as exc:  # noqa: BLE001 - unusable input must never read as a regression (1)
+        unusable(f"cannot compare {baseline} and {new}: {type(exc).__name__}: {exc}")
     formatter = {"text": format_text, "github": format_github, "json": format_json}[output_format]
     click.echo(formatter(comparison))
     if summary_file is not None:
-        with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(format_github(comparison) + "\n")
+        try:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(format_github(comparison) + "\n")
+        except OSError as exc:
+            unusable(f"cannot write --summary-file {summary_file}: {exc}")
     sys.exit(EXIT_REGRESSION if comparison.regressed else 0)
 
 
@@ -154,13 +165,13 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
             if view.benchmark_id != "geneval":
                 fail(f"{view.name}: human annotations exist for GenEval runs, this run is "
                      f"{view.benchmark_key or 'of an unknown benchmark'}")
-            from echo4o_eval.spec import get_benchmark
+            from echo4o_eval.spec import load_benchmark
             from echo4o_eval.assets import Assets
 
             csv_path = annotations_path(annotated_model, data_dir, allow_download=not offline)
-            spec = get_benchmark("geneval")
-            samples = spec.scorer.load_samples(Assets(spec, data_dir=data_dir,
-                                                      allow_download=not offline), None)
+            benchmark = load_benchmark("geneval")
+            samples = benchmark.load_samples(Assets(benchmark.spec, data_dir=data_dir,
+                                                    allow_download=not offline), None)
             known = {s.id for s in samples}
             strangers = sorted({s.sample_id for s in view.scores} - known)
             if strangers:

@@ -89,6 +89,23 @@ class RunView:
         return _text(self.manifest.get("model"))
 
     @property
+    def variant(self) -> str:
+        """The benchmark variant ("" for the default prompts), from the manifest."""
+        value = self.manifest.get("variant")
+        return "" if value in (None, "default") else str(value)
+
+    @property
+    def step(self) -> int | None:
+        """The training step of the model, from the manifest's model identity (None if absent)."""
+        return run_step(self.manifest)
+
+    @property
+    def model_label(self) -> str:
+        """The model plus ``@step-<k>`` when the run names a training step."""
+        step = self.step
+        return self.model + (f"@step-{step}" if step is not None and "step" not in self.model else "")
+
+    @property
     def judge(self) -> str:
         """The judge's spec (or id / name) from the manifest."""
         return _text(self.manifest.get("judge"))
@@ -123,15 +140,16 @@ class RunView:
 
         Raises RunInputError when the manifest does not say which judge kind was used.
         """
-        from echo4o_eval.spec import get_benchmark
+        from echo4o_eval.spec import load_benchmark
 
-        spec = get_benchmark(self.benchmark_id)
+        benchmark = load_benchmark(self.benchmark_id)
+        spec = benchmark.spec
         kind = self.judge_kind
         if kind is None and len(spec.judge_kinds) == 1:
             kind = spec.judge_kinds[0]
         if kind is None:
             raise RunInputError(f"{self.name}: manifest does not say the judge kind; cannot re-aggregate")
-        return spec.scorer.make_evaluator(kind, dict(self.options)).aggregate
+        return benchmark.make_evaluator(kind, dict(self.options)).aggregate
 
     def to_baseline(self) -> dict[str, Any]:
         """Plain-JSON baseline summary (no images): schema, manifest, samples, scores, result."""
@@ -151,7 +169,10 @@ class RunView:
         is of a newer schema version or is malformed."""
         if data.get("schema") != BASELINE_SCHEMA:
             raise RunInputError(f"{source}: not an echo4o-eval baseline (schema {data.get('schema')!r})")
-        if int(data.get("schema_version", 0)) > BASELINE_VERSION:
+        version = data.get("schema_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RunInputError(f"{source}: baseline schema_version {version!r} is not an integer")
+        if version > BASELINE_VERSION:
             raise RunInputError(
                 f"{source}: baseline schema_version {data['schema_version']} is newer than this "
                 f"echo4o-eval understands ({BASELINE_VERSION}); upgrade echo4o-eval"
@@ -165,8 +186,30 @@ class RunView:
                 result=None if data.get("result") is None
                 else BenchmarkResult.from_json(data["result"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RunInputError(f"{source}: malformed baseline: {exc!r}") from exc
+
+
+def run_step(manifest: Mapping[str, Any]) -> int | None:
+    """The training step in a manifest: ``model.identity.step``, ``model_identity.step`` or
+    ``model.step`` (None when none is an integer).
+
+    >>> run_step({"model": {"identity": {"step": 300}}}), run_step({"model": "x"})
+    (300, None)
+    """
+    model = manifest.get("model")
+    places = []
+    if isinstance(model, Mapping):
+        places += [model.get("identity"), model]
+    places.append(manifest.get("model_identity"))
+    for place in places:
+        if isinstance(place, Mapping):
+            step = place.get("step")
+            if isinstance(step, int) and not isinstance(step, bool):
+                return step
+            if isinstance(step, str) and step.isdigit():
+                return int(step)
+    return None
 
 
 def load_view(path: str | Path) -> RunView:
@@ -177,15 +220,18 @@ def load_view(path: str | Path) -> RunView:
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RunInputError(f"{path}: cannot read baseline JSON: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise RunInputError(f"{path}: not an echo4o-eval baseline (a JSON {type(data).__name__}, "
+                                "expected an object)")
         return RunView.from_baseline(data, str(path))
     if not path.is_dir():
         raise RunInputError(f"{path}: no such run directory or baseline file")
     try:
         run = load_run(path)
-    except StoreError as exc:
-        raise RunInputError(str(exc)) from exc
+    except (StoreError, OSError, ValueError) as exc:
+        raise RunInputError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
     return RunView(
         name=path.name,
         manifest=run.manifest,

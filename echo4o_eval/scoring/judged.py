@@ -1,38 +1,57 @@
-"""Small helpers shared by the VLM-judged evaluators (GenEval++, Imagine-Bench, OmniContext,
-DPG-Bench): option handling, failure propagation and coverage-aware means.
+"""Helpers shared by the VLM-judged evaluators (GenEval++, Imagine-Bench, OmniContext,
+DPG-Bench): their common typed options and failure propagation. Aggregation helpers are in
+:mod:`echo4o_eval.scoring.aggregation`.
 
 Example:
-    >>> resolve_options({"mode": "parity"})["prompt_pack"]
+    >>> JudgedOptions(mode="parity").prompt_pack
     'official'
-    >>> mean_metric([1.0, 0.0, 1.0], n_total=4)
-    MetricValue(value=0.6666666666666666, n=3, n_total=4, ci_low=None, ci_high=None)
-    >>> mean_metric([], n_total=2).value is None
-    True
+    >>> from echo4o_eval.config import typed_options
+    >>> typed_options(JudgedOptions, {"prompt_pak": "official"})
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.config.ConfigError: evaluator option: unknown evaluator option 'prompt_pak'; did you mean 'prompt_pack'? (known: mode, prompt_pack, prompts_dir)
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
 
-from echo4o_eval.types import Generation, Judgement, MetricValue, Sample, SampleScore, Status
+from echo4o_eval.types import Generation, Judgement, Sample, SampleScore, Status
 
 MODES = ("default", "parity")
 PACKS = ("echo4o", "official")
 
 
-def resolve_options(options: Mapping[str, Any] | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Options with defaults: mode "default", prompt_pack "echo4o" (parity: "official")."""
-    out = dict(extra or {})
-    out.update(options or {})
-    out.setdefault("mode", "default")
-    if out["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {out['mode']!r}")
-    out.setdefault("prompt_pack", "official" if out["mode"] == "parity" else "echo4o")
-    if out["prompt_pack"] not in PACKS:
-        raise ValueError(f"prompt_pack must be one of {PACKS}, not {out['prompt_pack']!r}")
-    out.setdefault("prompts_dir", None)
-    return out
+@dataclass(frozen=True)
+class JudgedOptions:
+    """Options every VLM-judged evaluator takes.
+
+    Attributes:
+        mode: "default" (failures excluded, coverage reported) or "parity" (the official
+            script's treatment reproduced, and said so in the notes).
+        prompt_pack: "echo4o" (ours) or "official" (paper parity); None = "official" in
+            parity mode, else "echo4o".
+        prompts_dir: a folder of the official prompt texts (``<name>.txt``) instead of
+            downloading the official scripts.
+    """
+
+    mode: Literal["default", "parity"] = "default"
+    prompt_pack: Literal["echo4o", "official"] | None = None
+    prompts_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.prompt_pack is None:
+            object.__setattr__(self, "prompt_pack", "official" if self.mode == "parity" else "echo4o")
+        if self.prompt_pack not in PACKS:
+            raise ValueError(f"prompt_pack must be one of {PACKS}, not {self.prompt_pack!r}")
+
+    @property
+    def parity(self) -> bool:
+        """True in parity mode."""
+        return self.mode == "parity"
 
 
 def generation_failure(sample: Sample, generation: Generation) -> SampleScore | None:
@@ -60,27 +79,28 @@ def judgement_failure(sample: Sample, generation: Generation, judgements: Sequen
     return None
 
 
-def mean_metric(values: Sequence[float], n_total: int) -> MetricValue:
-    """Mean of ``values`` (None when empty) with its coverage."""
-    values = list(values)
-    return MetricValue(sum(values) / len(values) if values else None, len(values), n_total)
-
-
-def status_counts(scores: Sequence[SampleScore]) -> dict[str, int]:
-    """Number of scores per status value."""
-    return dict(Counter(s.status.value for s in scores))
-
-
-def tags_in_order(samples: Sequence[Sample], scores: Sequence[SampleScore]) -> list[str]:
-    """Tags in first-seen order over the samples, then the scores."""
-    seen: dict[str, None] = {}
-    for item in list(samples) + list(scores):
-        seen.setdefault(item.tag, None)
-    return list(seen)
-
-
-def benchmark_version(benchmark: str) -> str:
-    """The version of ``benchmark`` from its spec."""
+def builtin_spec(benchmark_id: str, spec: Any = None):
+    """``spec`` when given, else the registered spec of ``benchmark_id`` (evaluators built
+    directly, e.g. in tests, get their own benchmark's spec)."""
+    if spec is not None:
+        return spec
     from echo4o_eval.spec import get_benchmark
 
-    return get_benchmark(benchmark).version
+    return get_benchmark(benchmark_id)
+
+
+def options_dict(options: Any) -> dict[str, Any]:
+    """The options dataclass as the plain dict recorded in the manifest and fingerprint."""
+    from echo4o_eval.config import to_plain
+
+    return to_plain(options)
+
+
+def evaluator_options(cls, options: Mapping[str, Any] | Any | None):
+    """``options`` as the options dataclass ``cls`` (an instance is kept as is); unknown keys
+    are a ConfigError with a did-you-mean."""
+    if isinstance(options, cls):
+        return options
+    from echo4o_eval.config import typed_options
+
+    return typed_options(cls, options)
