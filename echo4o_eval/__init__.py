@@ -9,3 +9,14 @@ Example:
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate"]
+
+
+def __getattr__(name: str):
+    """``echo4o_eval.evaluate`` is imported on first use, so importing the package stays light."""
+    if name == "evaluate":
+        from echo4o_eval.evaluation import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'echo4o_eval' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import re
 import subprocess
 import sys
@@ -27,6 +28,9 @@ from echo4o_eval.store import fingerprint
 OPERATIONAL_OPTIONS = frozenset({
     "concurrency", "rpm", "tpm", "max_retries", "timeout", "cache_dir", "batch_size", "device",
     "num_workers", "prices", "api_key_env", "progress",
+    # API engine: where the server lives and how patiently we retry never decide an answer
+    "base_url", "backoff_base", "backoff_cap", "retry_after_cap", "rate_limit_retries", "cache",
+    "workers", "adaptive", "stored_reply_chars",
 })
 SECRET_NAMES = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 PACKAGES = ("echo4o-eval", "torch", "transformers", "diffusers", "open_clip_torch", "openai", "numpy")
@@ -97,11 +101,16 @@ def check_config_secrets(config) -> None:
         check_no_secret_values(options, where)
 
 
-def default_run_dir(config, judge_spec: str) -> Path:
-    """``<runs_root>/<benchmark>[-<variant>]/<model>__<judge>``."""
-    bench = config.benchmark + (f"-{config.variant}" if config.variant else "")
+def default_run_dir(config, judge_spec: str, benchmark_id: str | None = None) -> Path:
+    """``<runs_root>/<benchmark>[-<variant>]/<model or model_id>[__step-<k>]__<judge>``."""
+    benchmark_id = benchmark_id or str(config.benchmark)
+    bench = benchmark_id + (f"-{config.variant}" if config.variant else "")
     judge = "generate-only" if config.generate_only else slug(judge_spec, 30)
-    return Path(config.runs_root) / bench / f"{slug(config.model)}__{judge}"
+    model = slug(getattr(config, "model_id", None) or config.model)
+    step = getattr(config, "step", None)
+    if step is not None:
+        model += f"__step-{step}"
+    return Path(config.runs_root) / bench / f"{model}__{judge}"
 
 
 def package_versions() -> dict[str, str]:
@@ -138,18 +147,21 @@ def result_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in OPERATIONAL_OPTIONS}
 
 
-def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> dict[str, Any]:
+def build_manifest(config, runner, model, judge, evaluator, judge_spec: str,
+                   identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of a run; its fingerprints decide whether a run dir can be resumed.
 
-    ``generation_fingerprint`` covers what decides the images; ``fingerprint`` adds the judge
-    and the scoring options.
+    ``generation_fingerprint`` covers what decides the images (the model's identity among
+    them: :mod:`echo4o_eval.models.identity`); ``fingerprint`` adds the judge and the scoring
+    options.
     """
     check_config_secrets(config)
     spec = runner.spec
     generation = {
         "benchmark": spec.key,
         "variant": config.variant,
-        "model": {"spec": config.model, "options": result_options(config.model_options)},
+        "model": {"spec": config.model, "options": result_options(config.model_options),
+                  "identity": None if identity is None else dict(identity)},
         "images_per_prompt": runner.images_per_prompt,
         "base_seed": runner.base_seed,
         "generation_params": runner.generation_params,
@@ -177,3 +189,73 @@ def build_manifest(config, runner, model, judge, evaluator, judge_spec: str) -> 
         "git_revision": git_revision(),
         "world_size": runner.rank.world_size,
     }
+
+
+FINGERPRINTED = ("benchmark", "variant", "model", "images_per_prompt", "base_seed",
+                 "generation_params", "mode", "judge", "evaluator_options")
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 12) -> list[str]:
+    """``setting: old -> new`` for every fingerprinted setting that differs (dotted names).
+
+    >>> describe_changes({"model": {"identity": {"step": 100}}, "base_seed": 0},
+    ...                  {"model": {"identity": {"step": 200}}, "base_seed": 0})
+    ['model.identity.step: 100 -> 200']
+    >>> describe_changes({"generation_params": {}}, {"generation_params": {"steps": 4}})
+    ['generation_params.steps: (not set) -> 4']
+    """
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key in FINGERPRINTED:
+        _flatten(old.get(key), key, before)
+        _flatten(new.get(key), key, after)
+    missing = object()
+    lines = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name, missing), after.get(name, missing)
+        if a != b:
+            lines.append(f"{name}: {_short(a, missing)} -> {_short(b, missing)}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+    return lines
+
+
+def _short(value: Any, missing: object) -> str:
+    if value is missing:
+        return "(not set)"
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_resumable(run_dir: str | Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse, before anything is loaded, a run directory made with another configuration.
+
+    Accepted like :meth:`echo4o_eval.store.RunStore.initialise` accepts: the same fingerprint,
+    or the same images with a judge added (or dropped, for ``--generate-only``). The error names
+    each changed setting with its old and new value.
+    """
+    from echo4o_eval.store import RunConfigChanged, RunStore, generation_fingerprint_of
+
+    store = RunStore(run_dir)
+    if not store.exists():
+        return
+    old = store.read_manifest()
+    if old.get("fingerprint") == manifest.get("fingerprint"):
+        return
+    if generation_fingerprint_of(old) == generation_fingerprint_of(manifest) and (
+            manifest.get("judge") is None or old.get("judge") is None):
+        return
+    changes = describe_changes(old, manifest) or ["(settings not recorded by this version)"]
+    raise RunConfigChanged(
+        f"{store.run_dir} was made with a different configuration:\n  " + "\n  ".join(changes)
+        + "\nPass --new-run (new_run=True) to start a fresh run next to it, or --run-dir "
+        "(run_dir=) to choose another directory."
+    )

@@ -91,7 +91,8 @@ class DiffusersModel:
         self, source: str, options: Mapping[str, Any] | None = None, pipeline: Any = None
     ) -> None:
         """Load ``source``; or, with ``pipeline`` (an already built pipeline object, e.g. in a
-        benchmark script), use that object and keep ``source`` only as its name."""
+        benchmark script or a training loop), use that object - on its own device and dtype
+        unless the options name them - and keep ``source`` only as its name."""
         from echo4o_eval.distributed import select_device
 
         options = {name: _coerce(name, value) for name, value in (options or {}).items()}
@@ -112,9 +113,15 @@ class DiffusersModel:
         limit = options.get("max_reference_images")
         self.max_reference_images = None if limit in (None, "") else int(limit)
         self.cpu_offload = False
+        self.in_memory = pipeline is not None
+        self._identity: dict[str, Any] | None = None
         if pipeline is None:
             self.pipeline = self._load(diffusers, options)
-        else:
+        else:  # the caller's pipeline (e.g. being trained) keeps its device and dtype unless told
+            if options.get("device") is None and getattr(pipeline, "device", None) is not None:
+                self.device = str(pipeline.device)
+            if options.get("dtype") is None and getattr(pipeline, "dtype", None) is not None:
+                self.dtype = pipeline.dtype
             self.pipeline = pipeline.to(self.device, self.dtype)
             self.pipeline.set_progress_bar_config(disable=True)
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
@@ -276,6 +283,24 @@ class DiffusersModel:
             "overrides": dict(self.overrides),
             "diffusers_version": diffusers.__version__,
         }
+
+    def identity(self) -> dict[str, Any] | None:
+        """The weights: the folder's content signature or the hub revision; None in memory
+        (a pipeline object passed in, e.g. during training: the caller names it)."""
+        if self.in_memory:
+            return None
+        if self._identity is None:
+            from echo4o_eval.models.identity import source_identity
+
+            self._identity = source_identity(self.source)
+        return self._identity
+
+    def accepted_params(self) -> set[str]:
+        """Generation parameter names this pipeline uses (its call's arguments and the aliases)."""
+        from echo4o_eval.models.generation_params import ALIASES
+
+        return (self._call_parameters - {"self", "prompt", "generator", "output_type"}) | set(ALIASES) | {
+            "resolution", "width", "height", *NOT_PASSED}
 
     def close(self) -> None:
         """Drop the pipeline and empty the CUDA cache."""

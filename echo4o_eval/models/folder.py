@@ -136,6 +136,10 @@ class FolderModel:
         """Settings for the run manifest."""
         return {"type": "folder", "root": str(self.root), "layout": self.layout}
 
+    def identity(self) -> dict[str, Any]:
+        """The folder read from (its images are checked on every run, so the path names them)."""
+        return {"kind": "folder", "root": str(self.root)}
+
     def close(self) -> None:
         """Nothing to release."""
         pass

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping
 
 TASKS = ("text_to_image", "multi_reference")
@@ -79,3 +80,28 @@ def task_of(params: Mapping[str, Any], reference_images: tuple[str, ...] = ()) -
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     return str(task)
+
+
+def check_generation_params(model, params: Mapping[str, Any], allow_unknown: bool) -> None:
+    """Refuse ``--gen-param`` names the model does not use (did-you-mean), unless allowed.
+
+    Models that do not list their parameters (no ``accepted_params()``) or do not generate
+    (folders) are not checked.
+    """
+    if allow_unknown or not params or not getattr(model, "generates", True):
+        return
+    accepted = getattr(model, "accepted_params", None)  # a deferred model is loaded here
+    if not callable(accepted):
+        return
+    known = set(accepted())
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"unknown --gen-param {', '.join(hints)} for {model.id}; it takes: "
+            f"{', '.join(sorted(known))}. Pass --allow-unknown-params (allow_unknown_params=True) "
+            "to send it anyway"
+        )
