@@ -1,0 +1,208 @@
+"""Bagel / Echo-4o training parquet, written streaming (a row group at a time).
+
+* Text-to-image (fantasy, instruction) -> ``bagel/t2i/part-NNNNN.parquet`` with ``image``
+  (encoded bytes) and ``captions`` (a JSON string ``{"0": final prompt, "1": original}``), as
+  Bagel's ``t2i_pretrain`` loader reads them.
+* Multi-reference -> ``bagel/multi_reference/part-NNNNN.parquet`` with ``image_list`` (references
+  first, target last, encoded bytes) and ``instruction_list`` (``[[instruction]]``).
+* ``bagel/parquet_info/<name>.json``: per file ``{"num_row_groups", "num_rows"}`` (keyed by the
+  file's absolute path), which the edit loader needs; row groups are sized so that every one of
+  ``gpus x workers`` data-loader workers gets at least one.
+* ``bagel/dataset_info.py.txt`` and ``bagel/data_config.yaml``: the snippets that register the
+  data in Bagel's ``DATASET_INFO`` and a training data config.
+* Samples whose token count at the training resolution exceeds ``max_tokens_per_sample`` (Bagel
+  silently skips them) are counted and named in the summary; ``shrink_references_to`` re-encodes
+  references smaller.
+
+Every row also carries ``id`` (ignored by Bagel; for tracing a row back to its records).
+
+Example:
+    >>> image_tokens((1024, 1024), 1024, 16), image_tokens((2048, 1024), 1024, 16)
+    (4096, 2048)
+    >>> row_group_size(100, gpus=8, workers=4)
+    4
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from echo4o_eval.data_gen.config import BagelExport
+
+VAE_STRIDE = 16  # VAE downsampling 8 x latent patch 2
+VIT_PATCH = 14
+MAX_ROW_GROUP = 1000
+
+
+def image_tokens(size: tuple[int, int], max_side: int, stride: int) -> int:
+    """Tokens of an image resized to fit ``max_side`` (never enlarged), in ``stride`` patches."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return math.ceil(width * scale / stride) * math.ceil(height * scale / stride)
+
+
+def row_group_size(rows: int, gpus: int, workers: int) -> int:
+    """Rows per row group so that there are at least ``gpus * workers`` row groups (when rows allow)."""
+    return max(1, min(MAX_ROW_GROUP, rows // max(1, gpus * workers) or 1))
+
+
+def _encoded(path: str, image_format: str, max_side: int | None = None) -> tuple[bytes, tuple[int, int]]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        size = image.size
+        if image_format == "png" and (not max_side or max(size) <= max_side) and image.format == "PNG":
+            return Path(path).read_bytes(), size
+        image = image.convert("RGB")
+        if max_side and max(size) > max_side:
+            scale = max_side / max(size)
+            image = image.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG" if image_format == "png" else "JPEG", quality=95)
+        return buffer.getvalue(), image.size
+
+
+class _PartWriter:
+    """Rows -> part files of at most rows_per_file rows, row groups of a fixed size."""
+
+    def __init__(self, folder: Path, schema, rows_per_file: int, group: int) -> None:
+        self.folder, self.schema, self.group = folder, schema, group
+        self.rows_per_file = max(group, rows_per_file - rows_per_file % group)
+        self.buffer: list[dict] = []
+        self.writer = None
+        self.rows_in_file = 0
+        self.info: dict[str, dict[str, int]] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, row: dict) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= self.group:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffer:
+            return
+        if self.writer is None:
+            path = self.folder / f"part-{len(self.info):05d}.parquet"
+            self.writer = pq.ParquetWriter(str(path), self.schema)
+            self.current = str(path.resolve())
+            self.info[self.current] = {"num_row_groups": 0, "num_rows": 0}
+        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        self.writer.write_table(table, row_group_size=self.group)
+        self.info[self.current]["num_row_groups"] += 1
+        self.info[self.current]["num_rows"] += len(self.buffer)
+        self.rows_in_file += len(self.buffer)
+        self.buffer = []
+        if self.rows_in_file >= self.rows_per_file:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            self.rows_in_file = 0
+
+    def close(self) -> dict[str, dict[str, int]]:
+        self._flush()
+        self._close_file()
+        return self.info
+
+
+def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_dir: str | Path,
+                 settings: BagelExport) -> dict[str, Any]:
+    """Write the parquet files, parquet_info and snippets; returns counts, files and warnings."""
+    import pyarrow as pa
+
+    root = Path(out_dir) / "bagel"
+    n_t2i = counts.get("fantasy", 0) + counts.get("instruction", 0)
+    n_multi = counts.get("multi_reference", 0)
+    t2i_schema = pa.schema([("id", pa.string()), ("image", pa.binary()), ("captions", pa.string())])
+    multi_schema = pa.schema([("id", pa.string()), ("image_list", pa.list_(pa.binary())),
+                              ("instruction_list", pa.list_(pa.list_(pa.string())))])
+    writers = {
+        "t2i": _PartWriter(root / "t2i", t2i_schema, settings.rows_per_file,
+                           row_group_size(n_t2i, settings.gpus, settings.workers)),
+        "multi_reference": _PartWriter(root / "multi_reference", multi_schema, settings.rows_per_file,
+                                       row_group_size(n_multi, settings.gpus, settings.workers)),
+    }
+    over_limit: list[dict[str, Any]] = []
+    rows = {"t2i": 0, "multi_reference": 0}
+    for sample in samples:
+        text_tokens = math.ceil(len(sample["prompt"].split()) * 1.5)
+        target, size = _encoded(sample["image_path"], settings.image_format)
+        tokens = text_tokens + image_tokens(size, settings.vae_max_size, VAE_STRIDE)
+        if sample["task"] == "edit":
+            images = []
+            for path in sample["references"]:
+                data, ref_size = _encoded(path, settings.image_format, settings.shrink_references_to)
+                images.append(data)
+                tokens += image_tokens(ref_size, settings.vae_max_size, VAE_STRIDE)
+                tokens += image_tokens(ref_size, settings.vit_max_size, VIT_PATCH)
+            writers["multi_reference"].add({"id": sample["id"], "image_list": images + [target],
+                                            "instruction_list": [[sample["prompt"]]]})
+            rows["multi_reference"] += 1
+        else:
+            captions = {str(i): text for i, text in enumerate(sample["captions"])}
+            writers["t2i"].add({"id": sample["id"], "image": target, "captions": json.dumps(captions)})
+            rows["t2i"] += 1
+        if tokens > settings.max_tokens_per_sample:
+            over_limit.append({"id": sample["id"], "tokens": tokens})
+    info = {name: writer.close() for name, writer in writers.items()}
+    info_dir = root / "parquet_info"
+    info_dir.mkdir(parents=True, exist_ok=True)
+    for name, files in info.items():
+        (info_dir / f"{name}.json").write_text(json.dumps(files, indent=2), encoding="utf-8")
+    warnings = _warnings(rows, info, over_limit, settings)
+    _write_snippets(root, rows, info)
+    return {"rows": rows, "files": {k: len(v) for k, v in info.items()},
+            "row_groups": {k: sum(f["num_row_groups"] for f in v.values()) for k, v in info.items()},
+            "over_token_limit": len(over_limit), "over_token_limit_ids": [o["id"] for o in over_limit[:50]],
+            "warnings": warnings}
+
+
+def _warnings(rows, info, over_limit, settings: BagelExport) -> list[str]:
+    out = []
+    slots = settings.gpus * settings.workers
+    for name, files in info.items():
+        groups = sum(f["num_row_groups"] for f in files.values())
+        if rows[name] and groups < slots:
+            out.append(f"{name}: {groups} row groups for {settings.gpus} GPUs x {settings.workers} workers "
+                       f"= {slots} readers; some readers get no data (too few samples)")
+    if over_limit:
+        hint = ("set export.bagel.shrink_references_to (e.g. 512) to re-encode references smaller"
+                if not settings.shrink_references_to else "shrink references further or raise the limit")
+        out.append(f"{len(over_limit)} sample(s) exceed max_tokens_per_sample={settings.max_tokens_per_sample} "
+                   f"at the training resolution; Bagel's loader skips them silently; {hint}")
+    return out
+
+
+def _write_snippets(root: Path, rows: dict[str, int], info: dict[str, dict]) -> None:
+    t2i_dir, multi_dir = (root / "t2i").resolve(), (root / "multi_reference").resolve()
+    info_dir = (root / "parquet_info").resolve()
+    snippet = (
+        "# Add to DATASET_INFO in Bagel's data/dataset_info.py\n"
+        "'t2i_pretrain': {\n"
+        f"    'echo4o_synth_t2i': {{'data_dir': '{t2i_dir}', 'num_files': {len(info['t2i'])}, "
+        f"'num_total_samples': {rows['t2i']}, 'parquet_info_path': '{info_dir / 't2i.json'}'}},\n}},\n"
+        "'unified_edit': {\n"
+        f"    'echo4o_synth_multi_reference': {{'data_dir': '{multi_dir}', "
+        f"'num_files': {len(info['multi_reference'])}, 'num_total_samples': {rows['multi_reference']}, "
+        f"'parquet_info_path': '{info_dir / 'multi_reference.json'}'}},\n}},\n")
+    (root / "dataset_info.py.txt").write_text(snippet, encoding="utf-8")
+    config = (
+        "# A Bagel training data config using the exported data\n"
+        "t2i_pretrain:\n  dataset_names: [echo4o_synth_t2i]\n"
+        "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
+        f"  is_mandatory: true\n  num_used_data: [{rows['t2i']}]\n  weight: 1\n"
+        "unified_edit:\n  dataset_names: [echo4o_synth_multi_reference]\n"
+        "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
+        "  vit_image_transform_args: {image_stride: 14, max_image_size: 980, min_image_size: 378}\n"
+        f"  is_mandatory: true\n  num_used_data: [{rows['multi_reference']}]\n  weight: 1\n")
+    (root / "data_config.yaml").write_text(config, encoding="utf-8")

@@ -1,0 +1,238 @@
+"""Stage 2, generate: text-to-image and multi-image edits through any model adapter that ``run``
+accepts (image API, diffusers, Bagel, plugins), with a hard budget.
+
+- Images go to ``WORK/images/<subset>/<2 hex of sha256(id)>/<id>.png`` (never one huge folder).
+- A record is appended after each batch; on resume, samples with an ``ok`` or ``refused`` record
+  are skipped and the others asked again. The image API adapter's response cache
+  (``WORK/cache/images/responses.sqlite``) replays a reply that was paid for but never recorded
+  (SIGKILL between the reply and the record), so nothing is paid twice.
+- Budget: ``max_images`` counts images paid for (cache replays are free), ``max_cost`` their
+  estimated cost (the adapter's, else ``price_per_image``). A batch is cut to what the budget
+  still allows, so the cap is never exceeded; then the stage stops cleanly (``stopped``).
+- Reference subjects are generated first; multi-reference samples then use their images
+  (a sample whose subject failed is ``missing_reference``, retried on the next run).
+- Local generators shard over processes like ``run``: launched with torchrun/accelerate, each
+  rank takes ``shard(key=id)`` of the samples and ``1/world_size`` of the budget.
+
+Example:
+    >>> image_path("/w", "fantasy", "fantasy-000001")
+    '/w/images/fantasy/8c/fantasy-000001.png'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+from echo4o_eval import distributed
+from echo4o_eval.data_gen.config import SynthConfig
+from echo4o_eval.data_gen.records import RecordStore
+from echo4o_eval.types import GenerationRequest, Status, to_json
+
+log = logging.getLogger(__name__)
+DONE = ("ok", "refused")
+
+
+def image_path(work_dir: str | Path, subset: str, sid: str) -> str:
+    """Where the image of sample ``sid`` is written."""
+    shard = hashlib.sha256(sid.encode()).hexdigest()[:2]
+    return str(Path(work_dir) / "images" / subset / shard / f"{sid}.png")
+
+
+def sample_seed(base: int, sid: str) -> int:
+    """A per-sample seed derived from the base seed and the id (stable across runs).
+
+    >>> sample_seed(0, "a") == sample_seed(0, "a") != sample_seed(1, "a")
+    True
+    """
+    return int.from_bytes(hashlib.sha256(f"{base}:{sid}".encode()).digest()[:4], "big")
+
+
+def make_generator(config: SynthConfig):
+    """The ImageModel the config names; the image API's reply cache lives in the work dir."""
+    from echo4o_eval.models.resolve import resolve_model, split_model_spec
+
+    if not config.generate.model:
+        raise ValueError("generate.model is empty: name a generator (e.g. openai:gpt-image-1, "
+                         "diffusers:PATH, bagel:PATH)")
+    options = dict(config.generate.options)
+    if split_model_spec(config.generate.model)[0] == "openai":
+        options.setdefault("cache_dir", str(config.work_path / "cache" / "images"))
+    return resolve_model(config.generate.model, options)
+
+
+class Budget:
+    """What this rank may still spend: images paid for and their estimated cost."""
+
+    def __init__(self, config: SynthConfig, info, spent_images: int, spent_cost: float) -> None:
+        share = config.generate
+        world, rank = info.world_size, info.rank
+        self.max_images = None if share.max_images is None else (
+            share.max_images // world + (1 if rank < share.max_images % world else 0))
+        self.max_cost = None if share.max_cost is None else share.max_cost / world
+        self.price = share.price_per_image
+        self.images, self.cost = spent_images, spent_cost
+        self.unit_cost = share.price_per_image  # largest cost of one image seen so far
+        self.stopped: str | None = None
+
+    def allowance(self, wanted: int) -> int:
+        """How many of ``wanted`` requests may be sent now (0 means: stop)."""
+        allowed = wanted
+        if self.max_images is not None:
+            allowed = min(allowed, self.max_images - self.images)
+            if allowed <= 0:
+                self.stopped = f"max_images reached ({self.images} images paid)"
+                return 0
+        if self.max_cost is not None:
+            left = self.max_cost - self.cost
+            if self.unit_cost is None:
+                allowed = min(allowed, 1)  # learn the price of one image first
+            elif self.unit_cost > 0:
+                allowed = min(allowed, int(left // self.unit_cost + 1e-9))
+            if allowed <= 0 or left <= 0:
+                self.stopped = f"max_cost reached (${self.cost:.4f} spent)"
+                return 0
+        return allowed
+
+    def charge(self, record: dict[str, Any]) -> None:
+        """Count one generation's spending (replays from the cache are free)."""
+        if not record.get("paid"):
+            return
+        self.images += 1
+        cost = record.get("cost_usd")
+        if cost is None and self.price is not None:
+            cost = self.price
+        if cost is None and self.max_cost is not None:
+            self.stopped = ("max_cost is set but the generator reports no price: set "
+                            "generate.price_per_image or use max_images")
+            cost = 0.0
+        self.cost += cost or 0.0
+        self.unit_cost = max(self.unit_cost or 0.0, cost or 0.0)
+
+
+def _spent(store: RecordStore) -> tuple[int, float]:
+    images, cost = 0, 0.0
+    for record in store.iterate("generate"):
+        if record.get("paid"):
+            images += 1
+            cost += record.get("cost_usd") or 0.0
+    return images, cost
+
+
+def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...]) -> GenerationRequest:
+    return GenerationRequest(
+        sample_id=item["id"], sample_index=0, tag=item["subset"], prompt=item["prompt"], image_index=0,
+        seed=sample_seed(config.generate.seed, item["id"]),
+        output_path=image_path(config.work_path.resolve(), item["subset"], item["id"]),
+        reference_images=references,
+        params={**config.generate.params, "task": "multi_reference" if references else "t2i"},
+    )
+
+
+def _resolve_references(item: dict[str, Any], store: RecordStore) -> tuple[tuple[str, ...], str | None]:
+    paths = []
+    for ref in item.get("references", []):
+        if Path(ref).is_absolute():
+            if not Path(ref).is_file():
+                return (), f"reference image {ref} does not exist"
+            paths.append(ref)
+            continue
+        record = store.get("generate", ref, refresh=False)
+        if record is None or record.get("status") != "ok":
+            status = record.get("status") if record else "not generated"
+            return (), f"reference subject {ref} has no image ({status})"
+        paths.append(record["image_path"])
+    return tuple(paths), None
+
+
+def _record(generation, item: dict[str, Any], model_id: str, references) -> dict[str, Any]:
+    usage = dict(generation.usage or {})
+    cached = bool(usage.get("cached"))
+    paid = generation.status == Status.OK and not cached  # refusals and errors are not billed images
+    return {"id": item["id"], "subset": item["subset"], "status": to_json(generation.status),
+            "image_path": generation.image_path, "error": generation.error, "model": model_id,
+            "cost_usd": None if cached else generation.cost_usd, "paid": paid, "cached": cached,
+            "usage": to_json(usage), "params": to_json(dict(generation.params or {})),
+            "references": list(references)}
+
+
+def _batches(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def run_generate(config: SynthConfig, model=None, progress=None) -> dict[str, Any]:
+    """Generate every planned sample this rank owns that has no ``ok``/``refused`` record."""
+    info = distributed.rank_info()
+    store = RecordStore(config.work_dir, rank=info.rank)
+    own_model = model is None
+    model = model or make_generator(config)
+    budget = Budget(config, info, *_spent(store))
+    if info.is_main:
+        settings = config.work_path / "generate_settings.json"
+        settings.write_text(json.dumps(generation_settings(model), indent=2, sort_keys=True), encoding="utf-8")
+    counts: dict[str, int] = {}
+    try:
+        planned = [r for r in store.iterate("plan") if r.get("status") == "ok"]
+        for phase, chosen in (("subjects", [r for r in planned if r["subset"] == "subject"]),
+                              ("samples", [r for r in planned if r["subset"] != "subject"])):
+            done = store.ids("generate", DONE)
+            mine = distributed.shard([r for r in chosen if r["id"] not in done], info.rank,
+                                     info.world_size, key=lambda r: r["id"])
+            _generate_phase(config, store, model, mine, budget, counts, progress)
+            distributed.barrier(config.work_dir, info, f"generated-{phase}")
+            if budget.stopped:
+                break
+    finally:
+        if own_model:
+            model.close()
+        store.close()
+    return {"rank": info.rank, "by_status": dict(sorted(counts.items())), "paid_images": budget.images,
+            "cost_usd": round(budget.cost, 6), "stopped": budget.stopped}
+
+
+def _generate_phase(config, store, model, items, budget, counts, progress) -> None:
+    size = max(1, int(getattr(model, "batch_size", 0) or config.generate.batch_size))
+    size = min(size, config.generate.batch_size)
+    queue = list(items)
+    with store.writer("generate") as write:
+        while queue and not budget.stopped:
+            store.refresh("generate")
+            allowed = budget.allowance(min(size, len(queue)))
+            if allowed <= 0:
+                break
+            batch, queue = queue[:allowed], queue[allowed:]
+            requests, waiting = [], []
+            for item in batch:
+                references, problem = _resolve_references(item, store)
+                if problem:
+                    write({"id": item["id"], "subset": item["subset"], "status": "missing_reference",
+                           "error": problem, "paid": False, "cost_usd": None})
+                    counts["missing_reference"] = counts.get("missing_reference", 0) + 1
+                    continue
+                requests.append(_request(config, item, references))
+                waiting.append(item)
+            generations = model.generate(requests) if requests else []
+            for item, request, generation in zip(waiting, requests, generations):
+                record = _record(generation, item, model.id, request.reference_images)
+                write(record)
+                budget.charge(record)
+                counts[record["status"]] = counts.get(record["status"], 0) + 1
+            if progress:
+                progress(len(batch))
+    if budget.stopped:
+        log.warning("generation stopped: %s", budget.stopped)
+
+
+def generation_settings(model) -> dict[str, Any]:
+    """The generator's description and identity, for the dataset card."""
+    identity = None
+    if hasattr(model, "identity"):
+        try:
+            identity = model.identity()
+        except Exception as exc:  # an in-memory model without identity: say so
+            identity = {"error": str(exc)}
+    return json.loads(json.dumps({"describe": dict(model.describe()), "identity": identity}, default=str))
