@@ -1,20 +1,39 @@
-"""GenEval++ judging throughput: our concurrent judge vs a one-call-at-a-time loop like the
-official script, against the local fake OpenAI server with a fixed reply latency.
+"""Judged-run throughput of the whole CLI against the local fake OpenAI server, side by side
+with the official GenEval++ script (or, without it, a sequential loop like it).
 
-Measured side by side in one process, same server, same requests:
-1. our judge, 280 samples, concurrency 32, empty cache;
-2. a sequential loop (one ``chat.completions.create`` after another, as the official script
-   does) over the first ``--sequential`` samples, extrapolated linearly to 280 (printed as such);
-3. our judge again over the now-filled cache: API calls made and wall time.
+Every figure times a complete ``echo4o-eval score`` command in a subprocess (start-up, data
+loading, image preparation, requests, records, aggregation), against the fake server of the
+test suite running in this process. Scenarios (``--scenarios``, default all):
 
-Run: ``python bench/judge_throughput.py [--latency 1.5] [--concurrency 32] [--sequential 20]``
-(needs the official GenEval++ file: ECHO4O_DATA_DIR, default ../shared/benchmarks).
+``latency``    280 GenEval++ samples (512 px), server latency ``--latency`` (1.5 s), concurrency
+               ``--concurrency`` (32); beside it the official script when ``--official PATH`` is
+               given (run unmodified in a subprocess; a wrapper points its OpenAI client at the
+               fake server at run time), else a sequential loop over ``--sequential`` samples
+               extrapolated to 280 (printed as such). Prints the ideal time
+               (latency x calls / concurrency) beside the measured one.
+``zero``       1,120 images (280 x 4, 512 px) at zero latency: the CPU cost of our pipeline.
+``cached``     280 1024 px images judged, then judged again in a fresh run dir over the same
+               response cache: calls made and wall time of the second run.
+``ratelimit``  the server allows ``--rpm`` requests per minute (429 beyond, with Retry-After),
+               we start at concurrency 64 with no client-side limit: judge_error count and
+               throughput as a share of the limit.
+
+``--official PATH`` runs ``python PATH <--official-args>`` where the arguments may use
+``{images}`` (folder of ``<id>.png``, the Echo-4o layout), ``{jsonl}`` (Geneval++.jsonl) and
+``{out}`` (a scratch output folder); the script's own code is never copied or edited.
+
+Run: ``python bench/judge_throughput.py [--scenarios latency,zero,cached,ratelimit]``
+(needs the official GenEval++ file: ECHO4O_DATA_DIR, default ../shared/benchmarks). To time
+another checkout, put it first on PYTHONPATH; the fake server always comes from this one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,74 +42,206 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the fake server lives with the tests
 
-from fake_openai_server import FakeOpenAIServer  # noqa: E402
 from fake_judge_replies import geneval_pp_reply  # noqa: E402
+from fake_openai_server import FakeOpenAIServer  # noqa: E402
+
+# Runs the official script unchanged: its OpenAI client is pointed at the fake server.
+_WRAPPER = r"""
+import os, runpy, sys
+import openai
+base_url, script = sys.argv[1], sys.argv[2]
+os.environ["OPENAI_BASE_URL"] = base_url
+os.environ.setdefault("OPENAI_API_KEY", "not-needed")
+for name in ("OpenAI", "AsyncOpenAI"):
+    cls = getattr(openai, name)
+    original = cls.__init__
+    def patched(self, *a, _original=original, **kw):
+        kw["base_url"] = base_url
+        kw.setdefault("api_key", "not-needed")
+        _original(self, *a, **kw)
+    cls.__init__ = patched
+sys.argv = [script, *sys.argv[3:]]
+runpy.run_path(script, run_name="__main__")
+"""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=1.5)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--sequential", type=int, default=20, help="samples timed sequentially")
-    args = parser.parse_args()
+def data_dir() -> Path:
+    return Path(os.environ.get("ECHO4O_DATA_DIR") or REPO.parent / "shared" / "benchmarks")
+
+
+def sample_ids() -> list[str]:
+    lines = (data_dir() / "geneval_pp" / "Geneval++.jsonl").read_text(encoding="utf-8").splitlines()
+    return [str(n) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def make_images(folder: Path, ids, per_prompt: int, size: int) -> Path:
+    """``<id>.png`` for one image per prompt (Echo-4o layout), ``<id>/<i>.png`` otherwise."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, sid in enumerate(ids):
+        for i in range(per_prompt):
+            image = Image.new("RGB", (size, size), (n % 256, (40 * i) % 256, 90))
+            image.putpixel((i, 0), (255, 255, 255))
+            path = folder / f"{sid}.png" if per_prompt == 1 else folder / sid / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path)
+    return folder
+
+
+def run_cli(server, images: Path, run_dir: Path, cache: Path, concurrency: int,
+            per_prompt: int = 1, extra=()) -> dict:
+    """Time one whole `score` command; returns seconds, calls seen by the server, result usage."""
+    command = [sys.executable, "-m", "echo4o_eval", "score", "--benchmark", "geneval_pp",
+               "--model", f"folder:{images}", "--judge", "openai:fake-judge",
+               "--judge-base-url", server.base_url, "--judge-api-key-env", "ECHO4O_BENCH_KEY",
+               "--judge-option", f"cache_dir={cache}", "--judge-option", f"concurrency={concurrency}",
+               "--judge-batch", str(max(64, concurrency)),
+               "--data-dir", str(data_dir()), "--offline", "--bootstrap", "0", "--run-dir", str(run_dir),
+               "-q", *extra]
+    if per_prompt != 1:
+        command += ["--images-per-prompt", str(per_prompt)]
+    before = server.count()
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=run_dir.parent,
+                          env={**os.environ, "OPENAI_API_KEY": ""})
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"CLI failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    result = json.loads((run_dir / "result.json").read_text())
+    statuses = result["result"].get("status_counts") or {}
+    return {"seconds": seconds, "server_calls": server.count() - before,
+            "usage": result.get("usage", {}), "statuses": statuses,
+            "overall": result["result"]["metrics"].get("overall", {}).get("value")}
+
+
+def sequential_baseline(server, images: Path, n: int) -> float:
+    """Seconds per sample of a one-call-at-a-time loop like the official script's."""
+    import base64
+    import io
 
     from openai import OpenAI
     from PIL import Image
 
-    from echo4o_eval.assets import Assets
-    from echo4o_eval.benchmarks.geneval_pp.loader import load_samples
-    from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
-    from echo4o_eval.catalog import JUDGES
-    from echo4o_eval.judges.vlm_messages import build_messages, data_url, encode_image
-    from echo4o_eval.spec import get_benchmark
-    from echo4o_eval.types import Generation, Status
+    client = OpenAI(api_key="unused", base_url=server.base_url, max_retries=0)
+    system = (data_dir().parent / "judge_prompts" / "geneval_pp_system.txt")
+    system_text = system.read_text(encoding="utf-8") if system.exists() else "judge"
+    rows = (data_dir() / "geneval_pp" / "Geneval++.jsonl").read_text(encoding="utf-8").splitlines()
+    start = time.perf_counter()
+    for number, row in enumerate(rows[:n], 1):  # encode, call, parse, next
+        prompt = json.loads(row).get("prompt", "")
+        buffer = io.BytesIO()
+        Image.open(images / f"{number}.png").convert("RGB").save(buffer, format="JPEG")
+        url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        reply = client.chat.completions.create(
+            model="gpt-4.1", max_tokens=200, temperature=0.0,
+            messages=[{"role": "system", "content": system_text},
+                      {"role": "user", "content": [{"type": "text", "text": prompt},
+                                                   {"type": "image_url", "image_url": {"url": url}}]}])
+        reply.choices[0].message.content
+    return (time.perf_counter() - start) / n
 
-    data_dir = os.environ.get("ECHO4O_DATA_DIR") or str(REPO.parent / "shared" / "benchmarks")
-    samples = load_samples(Assets(get_benchmark("geneval_pp"), data_dir=data_dir, allow_download=False))
-    work = Path(tempfile.mkdtemp(prefix="judge_bench_"))
-    generations = []
-    for s in samples:
-        path = work / f"{s.id}.png"
-        Image.new("RGB", (512, 512), (int(s.id) % 256, 90, 40)).save(path)
-        generations.append(Generation(s.id, 0, 0, Status.OK, image_path=str(path)))
-    evaluator = GenEvalPlusPlusVLMEvaluator({})
-    requests = [r for s, g in zip(samples, generations) for r in evaluator.requests(s, g)]
 
+def official_run(server, script: str, args: str, images: Path, out: Path) -> float:
+    wrapper = out / "point_at_fake_server.py"
+    out.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(_WRAPPER)
+    filled = [a.format(images=images, jsonl=data_dir() / "geneval_pp" / "Geneval++.jsonl", out=out)
+              for a in shlex.split(args)]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(wrapper), server.base_url, script, *filled],
+                          capture_output=True, text=True, cwd=out)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"official script failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def scenario_latency(args, work: Path) -> None:
+    ids = sample_ids()
+    images = make_images(work / "lat_images", ids, 1, 512)
     with FakeOpenAIServer(responder=geneval_pp_reply, latency=args.latency) as server:
-        def our_run():
-            judge = JUDGES.get("openai")("fake-judge", {
-                "base_url": server.base_url, "cache_dir": str(work / "cache"),
-                "concurrency": args.concurrency, "api_key_env": "ECHO4O_BENCH_KEY"})
-            start = time.perf_counter()
-            judgements = judge.judge(requests)
-            elapsed = time.perf_counter() - start
-            assert all(j.status is Status.OK for j in judgements)
-            return elapsed, judge.engine.totals["calls"]
+        ours = run_cli(server, images, work / "lat_run", work / "lat_cache", args.concurrency)
+        ideal = args.latency * ours["server_calls"] / args.concurrency
+        print(f"[latency] {len(ids)} samples, latency {args.latency} s, concurrency {args.concurrency}")
+        print(f"  ours (whole CLI): {ours['seconds']:.1f} s, server saw {ours['server_calls']} calls, "
+              f"result.json judge_calls {ours['usage'].get('judge_calls')}, overall {ours['overall']}")
+        print(f"  ideal (latency x calls / concurrency): {ideal:.1f} s; ours / ideal = "
+              f"{ours['seconds'] / ideal:.2f}")
+        if args.official:
+            server.reset()
+            theirs = official_run(server, args.official, args.official_args, images, work / "official")
+            label = f"official script ({server.count()} calls seen)"
+        else:
+            per_call = sequential_baseline(server, images, args.sequential)
+            theirs = per_call * len(ids)
+            label = (f"sequential loop like the official script ({per_call:.2f} s/call over "
+                     f"{args.sequential} calls, extrapolated to {len(ids)})")
+        print(f"  {label}: {theirs:.1f} s")
+        print(f"  speed-up: {theirs / ours['seconds']:.1f}x (ideal {theirs / ideal:.1f}x)")
 
-        ours, ours_calls = our_run()
 
-        client = OpenAI(api_key="unused", base_url=server.base_url, max_retries=0)
-        subset = requests[: args.sequential]
-        start = time.perf_counter()
-        for request in subset:  # the official pattern: encode, call, parse, next
-            mime, data = encode_image(request.images[0])
-            client.chat.completions.create(
-                model="fake-judge", messages=build_messages(request, [data_url(mime, data)]),
-                max_tokens=200, temperature=0.0)
-        per_call = (time.perf_counter() - start) / len(subset)
-        sequential = per_call * len(requests)
+def scenario_zero(args, work: Path) -> None:
+    ids = sample_ids()
+    images = make_images(work / "zero_images", ids, 4, 512)
+    with FakeOpenAIServer(responder=geneval_pp_reply) as server:
+        ours = run_cli(server, images, work / "zero_run", work / "zero_cache", args.concurrency, per_prompt=4)
+    n = 4 * len(ids)
+    print(f"[zero] {n} images (512 px), zero latency, concurrency {args.concurrency}: "
+          f"{ours['seconds']:.1f} s whole CLI ({1000 * ours['seconds'] / n:.1f} ms per image), "
+          f"{ours['server_calls']} calls; target <= 12 s")
 
-        server.reset()
-        cached, cached_calls = our_run()
-        server_calls = server.count()
 
-    print(f"fake server latency: {args.latency:.2f} s per reply; {len(requests)} GenEval++ samples")
-    print(f"ours (concurrency {args.concurrency}, empty cache): {ours:.1f} s, {ours_calls} API calls")
-    print(f"sequential loop like the official script: {per_call:.2f} s/call measured over "
-          f"{len(subset)} calls, extrapolated to {len(requests)}: {sequential:.1f} s")
-    print(f"speed-up: {sequential / ours:.1f}x")
-    print(f"second run from cache: {cached:.2f} s, {cached_calls} API calls "
-          f"({server_calls} requests reached the server)")
+def scenario_cached(args, work: Path) -> None:
+    ids = sample_ids()
+    images = make_images(work / "cache_images", ids, 1, 1024)
+    with FakeOpenAIServer(responder=geneval_pp_reply) as server:
+        first = run_cli(server, images, work / "cache_run1", work / "cache_cache", args.concurrency)
+        second = run_cli(server, images, work / "cache_run2", work / "cache_cache", args.concurrency)
+    print(f"[cached] {len(ids)} images (1024 px): first run {first['seconds']:.1f} s, "
+          f"{first['server_calls']} calls; re-run from cache {second['seconds']:.2f} s, "
+          f"{second['server_calls']} calls (result.json: judge_calls {second['usage'].get('judge_calls')}, "
+          f"judge_cached {second['usage'].get('judge_cached')}, cost ${second['usage'].get('judge_cost_usd')}); "
+          f"target 0 calls, <= 3 s")
+
+
+def scenario_ratelimit(args, work: Path) -> None:
+    n = max(1, int(args.rpm / 60 * args.duration))
+    ids = sample_ids()[:n]
+    images = make_images(work / "rl_images", ids, 1, 256)
+    with FakeOpenAIServer(responder=geneval_pp_reply, latency=args.rl_latency,
+                          rate_limit_rpm=args.rpm) as server:
+        ours = run_cli(server, images, work / "rl_run", work / "rl_cache", 64,
+                       extra=["--limit", str(n)])
+        refused = server.count() - server.count(ok_only=True)
+    rate = 60 * n / ours["seconds"]
+    print(f"[ratelimit] server limit {args.rpm:.0f} rpm (429 beyond), {n} images, concurrency 64, "
+          f"latency {args.rl_latency} s: {ours['seconds']:.1f} s, {rate:.0f} judged/min = "
+          f"{100 * rate / args.rpm:.0f}% of the limit; {ours['server_calls']} requests "
+          f"({refused} answered 429); statuses {ours['statuses']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default="latency,zero,cached,ratelimit")
+    parser.add_argument("--latency", type=float, default=1.5)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sequential", type=int, default=20, help="samples timed sequentially")
+    parser.add_argument("--official", default=None, help="path of the official GenEval++ script")
+    parser.add_argument("--official-args", default="", help="its arguments ({images} {jsonl} {out})")
+    parser.add_argument("--rpm", type=float, default=600.0, help="server rate limit (ratelimit)")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of work at the limit")
+    parser.add_argument("--rl-latency", type=float, default=0.2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="judge_bench_"))
+    import echo4o_eval
+
+    os.chdir(work)  # `python -m` puts the working directory first on sys.path
+    print(f"echo4o_eval from {Path(echo4o_eval.__file__).parent}; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for name in args.scenarios.split(","):
+        {"latency": scenario_latency, "zero": scenario_zero, "cached": scenario_cached,
+         "ratelimit": scenario_ratelimit}[name.strip()](args, work)
 
 
 if __name__ == "__main__":

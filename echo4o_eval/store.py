@@ -8,6 +8,8 @@ Layout of a run directory::
     records-<rank>.jsonl   append-only, fsync'd; one JSON object per line:
                            {"type": "generation", "key": {...}, "generation": {...}}
                            {"type": "score", "key": {...}, "judgements": [...], "score": {...}}
+                           (a retried judgement adds "attempt": n and "earlier": the failed
+                           attempts' judgements, kept for audit)
     images/<sample>/<i>.png  generated images at fixed paths
     result.json            aggregated BenchmarkResult with confidence intervals
     lock-<rank>            held (flock) while a process writes that rank's records
@@ -17,8 +19,11 @@ Generation records carry the *generation* fingerprint (model, prompts, seeds, ge
 parameters), score records the full one (plus judge and scoring options), so a
 ``--generate-only`` run can later be judged in place. When a key has several records (a
 failed image retried on resume) the last one wins. A process killed at any point leaves at
-most one partial last line, which is ignored on reading and cut off before the next append. Training code can write evaluation runs with
-the same API (create the store, append records, write the result).
+most one partial last line, which is ignored on reading and cut off before the next append.
+Lines are decoded one by one: a line with invalid UTF-8, a line that is not JSON and JSON that
+is not a record are skipped, each noted as ``file:line: what`` in ``RunData.problems``.
+Training code can write evaluation runs with the same API (create the store, append records,
+write the result).
 
 Example:
     >>> import tempfile
@@ -109,6 +114,13 @@ class RunData:
     result: BenchmarkResult | None = None
     skipped_lines: int = 0  # records of another configuration, unreadable or partial lines
     problems: list[str] = field(default_factory=list)  # "file:line: what" for each skipped line
+    attempts: dict[tuple[str, int], int] = field(default_factory=dict)  # retry round of a score
+    earlier: dict[tuple[str, int], list] = field(default_factory=dict)  # failed attempts (audit)
+
+    def earlier_judgements(self) -> list[list[Judgement]]:
+        """The judgements of failed attempts that retries replaced (usage counts them too)."""
+        return [[Judgement.from_json(j) for j in attempt.get("judgements", [])]
+                for attempts in self.earlier.values() for attempt in attempts]
 
     def ordered_scores(self) -> list[SampleScore]:
         """Scores ordered like the samples (benchmark file order), then by image index."""
@@ -147,14 +159,20 @@ class RunWriter:
         self._append({"type": "generation", "key": key, "generation": generation})
 
     def append_score(
-        self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore
+        self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore,
+        *, attempt: int = 0, earlier: Sequence[Any] | None = None,
     ) -> None:
-        """Record an image's judgements and score; keyed by the full fingerprint."""
+        """Record an image's judgements and score; keyed by the full fingerprint.
+        ``attempt`` > 0 marks a retried judgement, ``earlier`` its failed predecessors."""
         fingerprint = self._store.manifest.get("fingerprint")
         key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
-        self._append(
-            {"type": "score", "key": key, "judgements": list(judgements), "score": score}
-        )
+        record: dict[str, Any] = {"type": "score", "key": key, "judgements": list(judgements),
+                                  "score": score}
+        if attempt:
+            record["attempt"] = attempt
+        if earlier:
+            record["earlier"] = list(earlier)
+        self._append(record)
 
 
 IGNORED_IN_CHANGES = frozenset({
@@ -293,23 +311,32 @@ class RunStore:
             lock.close()
 
     def iter_records(self, problems: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        """All complete records of all shards; unreadable lines are described in ``problems``."""
+        """All complete records of all shards; each skipped line (partial, invalid UTF-8, not
+        JSON, not a record) is described in ``problems`` as ``file:line: what``."""
+        def skip(where: str, what: str) -> None:
+            if problems is not None:
+                problems.append(f"{where}: {what}")
+
         for path in sorted(self.run_dir.glob("records-*.jsonl")):
-            with open(path, encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if not line.endswith("\n"):
-                        if problems is not None:
-                            problems.append(f"{path}:{number}: partial last line (a killed writer)")
+            with open(path, "rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    where = f"{path}:{number}"
+                    if not raw.endswith(b"\n"):
+                        skip(where, "partial last line (a killed writer)")
                         break
                     try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        if problems is not None:
-                            problems.append(f"{path}:{number}: not JSON ({exc.msg})")
+                        record = json.loads(raw.decode("utf-8"))
+                    except UnicodeDecodeError as exc:
+                        skip(where, f"invalid UTF-8 at byte {exc.start}")
                         continue
-                    if not isinstance(record, dict) or not {"type", "key"} <= record.keys():
-                        raise StoreError(f"{path}:{number}: not a run record (needs 'type' and 'key')")
-                    record["_where"] = f"{path}:{number}"
+                    except json.JSONDecodeError as exc:
+                        skip(where, f"not JSON ({exc.msg})")
+                        continue
+                    if not isinstance(record, dict) or not {"type", "key"} <= record.keys() \
+                            or not isinstance(record["key"], dict):
+                        skip(where, "JSON that is not a run record (needs 'type' and 'key')")
+                        continue
+                    record["_where"] = where
                     yield record
 
     def load(self) -> RunData:
@@ -322,19 +349,28 @@ class RunStore:
         for record in self.iter_records(data.problems):
             key, kind, where = record["key"], record["type"], record.pop("_where")
             if kind not in wanted:
-                raise StoreError(f"{where}: unknown record type {kind!r}")
+                data.problems.append(f"{where}: unknown record type {kind!r}, ignored")
+                continue
             if key.get("fingerprint") != wanted[kind]:
                 data.problems.append(f"{where}: record of another configuration, ignored")
                 continue
             try:
                 ident = (key["sample_id"], int(key["image_index"]))
                 if kind == "generation":
-                    data.generations[ident] = Generation.from_json(record["generation"])
+                    generation = Generation.from_json(record["generation"])
                 else:
-                    data.scores[ident] = SampleScore.from_json(record["score"])
-                    data.judgements[ident] = [Judgement.from_json(j) for j in record["judgements"]]
-            except (KeyError, TypeError, ValueError) as exc:
-                raise StoreError(f"{where}: malformed {kind} record: {exc!r}") from exc
+                    score = SampleScore.from_json(record["score"])
+                    judgements = [Judgement.from_json(j) for j in record["judgements"]]
+                    attempt = int(record.get("attempt", 0))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                data.problems.append(f"{where}: malformed {kind} record ({exc!r}), ignored")
+                continue
+            if kind == "generation":
+                data.generations[ident] = generation
+            else:
+                data.scores[ident], data.judgements[ident] = score, judgements
+                data.attempts[ident] = attempt
+                data.earlier[ident] = list(record.get("earlier") or [])
         data.skipped_lines = len(data.problems)
         result_path = self.run_dir / "result.json"
         if result_path.exists():

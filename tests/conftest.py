@@ -44,4 +44,11 @@ def judge_prompts_dir(shared_dir: Path) -> Path:
     return shared_dir / "judge_prompts"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory, monkeypatch):
+    """Each test gets its own ECHO4O_CACHE_DIR: the API response cache is on by default, and
+    replies cached by one test must not answer another's requests."""
+    monkeypatch.setenv("ECHO4O_CACHE_DIR", str(tmp_path_factory.mktemp("echo4o-cache")))
+
+
 pytest_plugins = ["conftest_fake_server"]  # the fake_openai fixture (tests/conftest_fake_server.py)

@@ -5,6 +5,9 @@ Serves ``POST /v1/chat/completions``, ``/v1/images/generations`` (b64_json PNGs)
 latency and fault injection: ``"429"`` (with Retry-After), ``"500"``, ``"slow"`` (replies after
 ``slow_seconds``, beyond a client's timeout), ``"truncated"`` (cut JSON body), ``"non_json"``
 (an HTML body with status 200), ``"unauthorized"`` (401 echoing the Authorization header). Every request is recorded.
+``rate_limit_rpm``: a real rate limit (a token bucket refilled at N/60 per second holding at most
+``rate_limit_burst`` requests, default one second's worth): a request beyond it is answered 429
+with the seconds until the next free slot in Retry-After (recorded with fault ``"rate_limited"``).
 
 Example:
     >>> from openai import OpenAI
@@ -60,6 +63,8 @@ class FakeOpenAIServer:
         script: list[str | None] | None = None,
         fault_plan: Callable[[int, str, dict], str | None] | None = None,
         usage: tuple[int, int] = (100, 20),
+        rate_limit_rpm: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
         self.responder = responder or (lambda body: "ok")
         self.latency = latency
@@ -70,6 +75,9 @@ class FakeOpenAIServer:
         self.script = list(script or [])
         self.fault_plan = fault_plan
         self.usage = usage
+        self.rate_limit_rpm = rate_limit_rpm
+        self._bucket_size = rate_limit_burst or max(1.0, (rate_limit_rpm or 0) / 60.0)
+        self._bucket = (self._bucket_size, time.monotonic())  # (level, when)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests: list[dict] = []  # {"kind", "body", "fault", "authorization"}
@@ -120,6 +128,21 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.clear()
             self.max_in_flight = 0
+
+    def _rate_limited(self) -> float | None:
+        """Seconds until the next request is allowed, or None when this one may pass."""
+        if not self.rate_limit_rpm:
+            return None
+        rate = self.rate_limit_rpm / 60.0
+        with self._lock:
+            level, when = self._bucket
+            now = time.monotonic()
+            level = min(self._bucket_size, level + (now - when) * rate)
+            if level >= 1.0:
+                self._bucket = (level - 1.0, now)
+                return None
+            self._bucket = (level, now)
+            return (1.0 - level) / rate
 
     def _choose_fault(self, path: str, body: dict) -> str | None:
         with self._lock:
@@ -172,8 +195,14 @@ class _Handler(BaseHTTPRequestHandler):
         if kind is None:
             return self._json(404, {"error": {"message": f"no route {path}", "code": None}})
         body = _parse_multipart(self.headers, raw) if kind == "images.edit" else json.loads(raw or b"{}")
-        fault = owner._choose_fault(path, body)
+        wait = owner._rate_limited()
+        fault = "rate_limited" if wait is not None else owner._choose_fault(path, body)
         owner._record(kind, body, fault, self.headers.get("Authorization"))
+        if wait is not None:
+            return self._json(429, {"error": {"message": "Rate limit reached for requests",
+                                              "type": "requests", "code": "rate_limit_exceeded"}},
+                              headers={"Retry-After": f"{wait:.3f}",
+                                       "x-ratelimit-limit-requests": str(int(owner.rate_limit_rpm))})
         with owner._lock:
             owner.in_flight += 1
             owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)

@@ -44,10 +44,12 @@ def test_second_run_is_served_from_cache(fake_openai, tmp_path):
     second = engine.run_all(calls)
     assert server.count("chat") == 5 and engine.totals["calls"] == 0
     assert all(r.cached for r in second) and [content(r) for r in second] == [content(r) for r in first]
-    assert second[0].usage == {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    assert first[0].usage == {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    # replayed replies cost nothing and use no tokens now; they are counted apart
+    assert second[0].usage == {} and second[0].cost_usd == 0.0 and second[0].cached_replies == 1
 
 
-def test_cache_key_covers_model_base_url_and_params(fake_openai, tmp_path):
+def test_cache_key_covers_model_and_params_not_server_or_retries(fake_openai, tmp_path):
     server = fake_openai()
     engine = engine_for(server, tmp_path)
     base = engine.call_key(chat("x"))
@@ -56,6 +58,17 @@ def test_cache_key_covers_model_base_url_and_params(fake_openai, tmp_path):
                                             "temperature": 0.5})) != base
     other = engine_for(server, tmp_path, model="other-model")
     assert other.call_key(chat("x")) != base
+    # where the server lives and how patiently we retry do not decide the answer
+    moved = engine_for(server, tmp_path, base_url="http://127.0.0.1:1/v1", backoff_cap=1.0,
+                       concurrency=99, timeout=3.0, max_retries=1)
+    assert moved.call_key(chat("x")) == base
+
+
+def test_moved_server_replays_the_cache(fake_openai, tmp_path):
+    first, second = fake_openai(responder=lambda b: "one"), fake_openai(responder=lambda b: "two")
+    engine_for(first, tmp_path).run_all([chat("x")])
+    [again] = engine_for(second, tmp_path, backoff_cap=2.0).run_all([chat("x")])
+    assert content(again) == "one" and again.cached and second.count() == 0
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "slow", "truncated", "non_json"])
@@ -189,4 +202,7 @@ def test_prices_give_cost_and_unknown_models_give_none(fake_openai, tmp_path):
     unpriced = engine_for(server, tmp_path).run_all([chat("x")])[0]
     assert unpriced.cost_usd is None
     custom = engine_for(server, tmp_path, prices={"fake-vlm": {"input": 1e6, "output": 0}})
-    assert custom.run_all([chat("x")])[0].cost_usd == pytest.approx(100.0)
+    assert custom.run_all([chat("x")])[0].cost_usd == 0.0  # replayed from the cache: free
+    fresh = engine_for(server, tmp_path, prices={"fake-vlm": {"input": 1e6, "output": 0}},
+                       cache_path=str(tmp_path / "fresh.sqlite"))
+    assert fresh.run_all([chat("x")])[0].cost_usd == pytest.approx(100.0)

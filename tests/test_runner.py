@@ -116,8 +116,8 @@ def test_usage_totals_count_unpriced_calls_instead_of_zero():
     from echo4o_eval.runner import _usage_totals
     from echo4o_eval.types import Judgement
 
-    judgements = [[Judgement("main", "j", Status.OK, usage={"calls": 1}, cost_usd=0.002),
-                   Judgement("main", "j", Status.OK, usage={"calls": 2}, cost_usd=None)]]
+    judgements = [[Judgement("main", "j", Status.OK, usage={"api_calls": 1}, cost_usd=0.002),
+                   Judgement("main", "j", Status.OK, usage={"api_calls": 2}, cost_usd=None)]]
     generations = [Generation("a", 0, 1, Status.OK, usage={"api_calls": 1}, cost_usd=None),
                    Generation("b", 0, 1, Status.OK, usage={"api_calls": 1}, cost_usd=0.04),
                    Generation("c", 0, 1, Status.OK)]  # a local model: no API, no cost

@@ -4,11 +4,17 @@ OpenAI-compatible server, with a plain synchronous facade.
 Generic over request kinds (``"chat"``, ``"images.generate"``, ``"images.edit"``): the VLM
 judge, the image-API model adapter and data generation all build :class:`ApiCall` records
 and hand a list to :meth:`ApiEngine.run_all`, which returns one :class:`CallResult` each,
-in order. Failures are results (``status`` api_error / parse_error / refused), never raises.
+in order, or stream work through :meth:`ApiEngine.stream`, which yields each result as it
+completes. Failures are results (``status`` api_error / parse_error / refused /
+input_error), never raises. The per-call logic lives in :mod:`echo4o_eval.api.session`.
 
-- bounded concurrency (``concurrency``) and client-side requests/tokens per minute;
+- at most ``concurrency`` requests in flight, adapted to the server (halved on a 429, raised
+  again by successes) and client-side requests/tokens per minute;
 - retries with exponential back-off and jitter on 429, 5xx, timeouts, connection errors and
-  malformed bodies, honouring ``Retry-After`` / ``retry-after-ms``;
+  malformed bodies, honouring ``Retry-After`` / ``retry-after-ms`` (a Retry-After pauses every
+  request of the session; rate-limit waits have their own budget, ``rate_limit_retries``);
+- the cache key covers the model and the request (never the server's address or the retry
+  settings); a callable payload is only built (in a thread pool) when a request is sent;
 - ``ApiCall.validate`` raising ValueError re-asks the same request up to ``parse_retries``
   times; each reply is cached under its own slot, so re-runs replay without API calls;
 - usage and estimated cost (see :mod:`echo4o_eval.api.prices`);
@@ -32,22 +38,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import email.utils
+import contextlib
 import json
 import logging
 import os
+import queue
 import re
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 
 from echo4o_eval.api.cache import ResponseCache, request_hash
-from echo4o_eval.api.limits import RateLimiter, backoff_delay
-from echo4o_eval.api.prices import estimate_cost, load_prices
-
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filter"}
+from echo4o_eval.api.prices import load_prices
+from echo4o_eval.api.session import REFUSAL_CODES, RETRYABLE_STATUS, Session  # noqa: F401
 
 
 log = logging.getLogger(__name__)
@@ -112,6 +116,9 @@ class EngineConfig:
     retry_after_cap: float = 300.0
     cache_path: str | None = None  # None: no persistent cache
     prices: Any = None  # mapping or file path overriding the default price table
+    adaptive: bool = True  # lower the in-flight limit on 429s, raise it again on successes
+    rate_limit_retries: int = 30  # waits after 429 (rate limited) per reply, apart from max_retries
+    workers: int = 0  # threads building callable payloads (0: min(4, CPUs))
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest: the price table only as its path or a flag, and
@@ -126,11 +133,13 @@ class EngineConfig:
 @dataclass(frozen=True)
 class ApiCall:
     """One logical request. ``payload`` holds the client method's keyword arguments except
-    ``model``; ``key_payload`` (default: payload) is what is hashed for the cache and must be
-    JSON-able (image edits put file digests there). ``slot`` separates votes."""
+    ``model``, or is a callable returning them (built in the engine's thread pool only when a
+    request must be sent); ``key_payload`` (default: payload; required with a callable) is
+    what is hashed for the cache and must be JSON-able (digests of images, not their bytes).
+    ``slot`` separates votes and retry rounds."""
 
     kind: str
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
     key_payload: Mapping[str, Any] | None = None
     estimated_tokens: int = 0
     validate: Callable[[dict], Any] | None = field(default=None, compare=False)
@@ -141,44 +150,20 @@ class ApiCall:
 class CallResult:
     """What came back for one ApiCall (``replies``: every reply received, last one last)."""
 
-    status: str  # "ok", "api_error", "parse_error", "refused"
+    status: str  # "ok", "api_error", "parse_error", "refused", "input_error"
     replies: list[dict] = field(default_factory=list)
     value: Any = None  # validate() result of the accepted reply
     error: str | None = None
     calls: int = 0  # network requests made for this call, retries included
     cached: bool = False  # every reply came from the cache
-    usage: dict[str, int] = field(default_factory=dict)
-    cost_usd: float | None = None
+    cached_replies: int = 0  # replies replayed from the cache (they cost nothing)
+    usage: dict[str, int] = field(default_factory=dict)  # tokens of replies fetched now
+    cost_usd: float | None = None  # of replies fetched now; None when one has no known price
 
     @property
     def reply(self) -> dict | None:
         """The last reply received, or None."""
         return self.replies[-1] if self.replies else None
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return float(ms) / 1000.0
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _add_usage(total: dict[str, int], usage: Mapping[str, Any] | None) -> None:
-    for name, value in (usage or {}).items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            total[name] = total.get(name, 0) + value
 
 
 class ApiEngine:
@@ -190,18 +175,20 @@ class ApiEngine:
         self.prices = load_prices(config.prices)
         self.totals: dict[str, float] = {
             "calls": 0, "retries": 0, "cache_hits": 0, "replies": 0, "cost_usd": 0.0,
+            "throttled": 0, "peak_in_flight": 0, "lowest_limit": float(max(1, config.concurrency)),
         }
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.usage: dict[str, int] = {}  # tokens of replies fetched by this engine (not cache)
         self._warned_no_key = False
 
     # -- keys and secrets -------------------------------------------------------------
     def call_key(self, call: ApiCall) -> str:
-        """Cache key: hash of (kind, model, base_url, full request incl. image bytes)."""
+        """Cache key: hash of what decides the answer, (kind, model, request), never where
+        the server lives or how we retry, so a moved server still replays the same replies."""
         body = call.key_payload if call.key_payload is not None else call.payload
-        return request_hash(
-            {"kind": call.kind, "model": self.config.model,
-             "base_url": self.config.base_url or "", "request": body}
-        )
+        if callable(body):
+            raise ValueError("an ApiCall with a callable payload needs a key_payload")
+        return request_hash({"kind": call.kind, "model": self.config.model, "request": body})
 
     def _secret(self) -> str | None:
         name = self.config.api_key_env
@@ -229,16 +216,16 @@ class ApiEngine:
         )
 
     # -- one network request ------------------------------------------------------------
-    async def _send(self, client, call: ApiCall) -> dict:
-        args = {"model": self.config.model, **call.payload}
-        if call.kind == "chat":
+    async def _send(self, client, kind: str, payload: Mapping[str, Any]) -> dict:
+        args = {"model": self.config.model, **payload}
+        if kind == "chat":
             raw = await client.chat.completions.with_raw_response.create(**args)
-        elif call.kind == "images.generate":
+        elif kind == "images.generate":
             raw = await client.images.with_raw_response.generate(**args)
-        elif call.kind == "images.edit":
+        elif kind == "images.edit":
             raw = await client.images.with_raw_response.edit(**args)
         else:
-            raise ValueError(f"unknown API call kind {call.kind!r}")
+            raise ValueError(f"unknown API call kind {kind!r}")
         try:
             data = json.loads(raw.text)
         except ValueError as exc:
@@ -247,116 +234,38 @@ class ApiEngine:
             raise MalformedResponse(f"reply JSON lacks choices/data: {str(data)[:120]!r}")
         return data
 
-    async def _fetch(self, get_client, call: ApiCall, sem, limiter, result: CallResult) -> dict:
-        """One reply, with transport retries. Raises _Failed when retries are exhausted."""
-        import openai
+    # -- sessions, batches and streams ----------------------------------------------------
+    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The thread pool that builds callable payloads (image decoding and encoding)."""
+        if self._pool is None:
+            workers = self.config.workers or min(4, os.cpu_count() or 1)
+            self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="echo4o-prep")
+        return self._pool
 
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after = None
-            async with sem:
-                await limiter.acquire(call.estimated_tokens)
-                client = await get_client()
-                result.calls += 1
-                self.totals["calls"] += 1
-                try:
-                    return await self._send(client, call)
-                except openai.APIStatusError as exc:
-                    body = exc.body if isinstance(exc.body, dict) else {}
-                    code = body.get("code") or (body.get("error") or {}).get("code") if isinstance(body, dict) else None
-                    if code in REFUSAL_CODES:
-                        raise _Failed("refused", f"refused by the API ({code}): {exc.message}")
-                    if exc.status_code not in RETRYABLE_STATUS:
-                        raise _Failed("api_error", f"HTTP {exc.status_code}: {exc.message}")
-                    error = f"HTTP {exc.status_code}: {exc.message}"
-                    retry_after = _retry_after(exc.response.headers)
-                except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                except (MalformedResponse, openai.APIResponseValidationError) as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-            if attempt > self.config.max_retries:
-                raise _Failed("api_error", f"gave up after {attempt} attempts; last error: {error}")
-            self.totals["retries"] += 1
-            if retry_after is not None:
-                retry_after = min(retry_after, self.config.retry_after_cap)
-            await asyncio.sleep(
-                backoff_delay(attempt, self.config.backoff_base, self.config.backoff_cap, retry_after)
-            )
-
-    async def _one(self, get_client, call: ApiCall, sem, limiter) -> CallResult:
-        result = CallResult(status="ok", cached=True)
-        key = self.call_key(call) if self.cache is not None else None
-        for ask in range(self.config.parse_retries + 1):
-            slot = f"{call.slot}.a{ask}"
-            reply = self.cache.get(key, slot) if self.cache is not None else None
-            if reply is not None:
-                self.totals["cache_hits"] += 1
-            else:
-                result.cached = False
-                try:
-                    reply = await self._fetch(get_client, call, sem, limiter, result)
-                except _Failed as failure:
-                    result.status, result.error = failure.status, self.redact(failure.message)
-                    break
-                except MissingApiKey:
-                    raise
-                except Exception as exc:  # a bug or an unexpected client error: keep it as a value
-                    result.status = "api_error"
-                    result.error = self.redact(f"{type(exc).__name__}: {exc}")
-                    break
-                self.totals["replies"] += 1
-                _add_usage(self.usage, reply.get("usage"))
-                cost = estimate_cost(self.prices, self.config.model, reply.get("usage") or {})
-                self.totals["cost_usd"] += cost or 0.0
-                if self.cache is not None:
-                    self.cache.put(key, slot, reply, kind=call.kind)
-            result.replies.append(reply)
-            _add_usage(result.usage, reply.get("usage"))
-            if call.validate is None:
-                result.status, result.error = "ok", None
-                break
-            try:
-                result.value = call.validate(reply)
-                result.status, result.error = "ok", None
-                break
-            except ValueError as exc:
-                result.status, result.error = "parse_error", self.redact(f"unusable reply: {exc}")
-        if result.replies:
-            costs = [estimate_cost(self.prices, self.config.model, r.get("usage") or {})
-                     for r in result.replies]
-            result.cost_usd = None if any(c is None for c in costs) else round(sum(costs), 10)
-        return result
+    @contextlib.asynccontextmanager
+    async def session(self):
+        """A :class:`~echo4o_eval.api.session.Session` for the running loop (closed after)."""
+        session = Session(self)
+        try:
+            yield session
+        finally:
+            self.totals["peak_in_flight"] = max(self.totals["peak_in_flight"], session.gate.peak)
+            self.totals["lowest_limit"] = min(self.totals["lowest_limit"], session.gate.lowest)
+            await session.close()
 
     async def run_all_async(self, calls: Sequence[ApiCall]) -> list[CallResult]:
         """Run every call concurrently within the limits; results in input order."""
-        sem = asyncio.Semaphore(max(1, int(self.config.concurrency)))
-        limiter = RateLimiter(self.config.requests_per_minute, self.config.tokens_per_minute)
-        holder: dict[str, Any] = {}
-        lock = asyncio.Lock()
+        async with self.session() as session:
+            async def guarded(call):
+                """One call; a RuntimeError becomes an api_error result; MissingApiKey propagates."""
+                try:
+                    return await session.call(call)
+                except MissingApiKey:
+                    raise  # one configuration error for the whole batch, before any request
+                except RuntimeError as exc:
+                    return CallResult(status="api_error", error=self.redact(str(exc)), cached=False)
 
-        async def get_client():
-            """The shared API client, created on first use."""
-            async with lock:
-                if "client" not in holder:
-                    holder["client"] = self._make_client()
-            return holder["client"]
-
-        async def guarded(call):
-            """Run one call; a RuntimeError becomes an api_error result (redacted);
-            MissingApiKey propagates."""
-            try:
-                return await self._one(get_client, call, sem, limiter)
-            except MissingApiKey:
-                raise  # one configuration error for the whole batch, before any request
-            except RuntimeError as exc:
-                return CallResult(status="api_error", error=self.redact(str(exc)), cached=False)
-
-        try:
             return list(await asyncio.gather(*(guarded(c) for c in calls)))
-        finally:
-            if "client" in holder:
-                await holder["client"].close()
 
     def run_all(self, calls: Sequence[ApiCall]) -> list[CallResult]:
         """Synchronous facade over :meth:`run_all_async` (works inside a running loop too)."""
@@ -369,20 +278,103 @@ class ApiEngine:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, self.run_all_async(calls)).result()
 
+    def stream(self, items: Iterable[Any], work: Callable[[Session, Any], Awaitable[Any]],
+               window: int) -> Iterator[tuple[Any, Any]]:
+        """Run ``await work(session, item)`` for every item, at most ``window`` items at once,
+        on an event loop in a background thread; yield ``(item, result)`` as each finishes
+        (completion order), so the caller can record it at once. An exception raised by
+        ``work`` stops the stream and is raised here; leaving the loop early cancels the rest.
+
+            >>> engine = ApiEngine(EngineConfig(model="m"))
+            >>> async def double(session, n):
+            ...     return 2 * n
+            >>> sorted(engine.stream(range(3), double, window=2))
+            [(0, 0), (1, 2), (2, 4)]
+        """
+        return _stream(self, items, work, window)
+
     def describe(self) -> dict[str, Any]:
         """Settings for the manifest: never the key itself, only the variable's name."""
         return self.config.describe()
 
     def close(self) -> None:
-        """Close the reply cache, if any."""
+        """Close the reply cache and the thread pool, if any."""
         if self.cache is not None:
             self.cache.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
-class _Failed(Exception):
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+def _stream(engine: ApiEngine, items, work, window: int):
+    """Generator behind :meth:`ApiEngine.stream` (see there)."""
+    done: queue.Queue = queue.Queue()
+    state: dict[str, Any] = {}
+    stop = threading.Event()
+
+    async def produce() -> None:
+        state["loop"] = asyncio.get_running_loop()
+        admission = asyncio.Semaphore(max(1, int(window)))
+        tasks: set[asyncio.Task] = set()
+
+        async def one(item) -> None:
+            try:
+                done.put(("item", (item, await work(session, item))))
+            except BaseException as exc:  # noqa: BLE001 (handed to the consumer)
+                if not isinstance(exc, asyncio.CancelledError):
+                    done.put(("error", exc))
+                    stop.set()
+                raise
+            finally:
+                admission.release()
+
+        async with engine.session() as session:
+            try:
+                for item in items:
+                    await admission.acquire()
+                    if stop.is_set():
+                        break
+                    task = asyncio.create_task(one(item))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    def run() -> None:
+        try:
+            asyncio.run(produce())
+        except BaseException as exc:  # noqa: BLE001
+            if not stop.is_set() and not isinstance(exc, asyncio.CancelledError):
+                done.put(("error", exc))
+        done.put(("end", None))
+
+    thread = threading.Thread(target=run, name="echo4o-api-stream", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = done.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        loop = state.get("loop")
+        if loop is not None and thread.is_alive():
+            try:
+                loop.call_soon_threadsafe(_cancel_all, loop)
+            except RuntimeError:
+                pass  # the loop already closed
+        thread.join()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def default_cache_path(cache_dir: str | Path | None) -> str:
@@ -393,3 +385,21 @@ def default_cache_path(cache_dir: str | Path | None) -> str:
 
         cache_dir = default_cache_dir() / "api"
     return str(Path(cache_dir) / "responses.sqlite")
+
+
+CACHE_OFF = frozenset({"off", "none", "false", "no", "0"})
+
+
+def cache_path_from(options: Mapping[str, Any]) -> str | None:
+    """The response cache file from the ``cache`` (on/off) and ``cache_dir`` options: on by
+    default, under :func:`default_cache_path`; ``cache=off`` (or ``cache_dir=none``) disables it.
+
+        >>> cache_path_from({"cache": "off"}) is None, cache_path_from({"cache_dir": "/tmp/c"})
+        (True, '/tmp/c/responses.sqlite')
+    """
+    switch, where = options.get("cache"), options.get("cache_dir")
+    if switch is False or str(switch).lower() in CACHE_OFF - {"none"}:
+        return None
+    if where is not None and str(where).lower() in CACHE_OFF:
+        return None
+    return default_cache_path(where)

@@ -1,8 +1,10 @@
 """Client-side rate limits and retry back-off for API calls.
 
 :class:`RateLimiter` enforces requests-per-minute and tokens-per-minute budgets with two
-token buckets refilled continuously; :func:`backoff_delay` gives exponential back-off with
-full jitter, or the server's ``Retry-After`` when it sent one.
+token buckets refilled continuously; :class:`AdaptiveLimit` bounds the requests in flight
+and adapts the bound to the server (additive increase on success, multiplicative decrease on
+429); :func:`backoff_delay` gives exponential back-off with full jitter, or the server's
+``Retry-After`` when it sent one.
 
 Example:
     >>> import asyncio
@@ -12,11 +14,17 @@ Example:
     True
     >>> backoff_delay(1, base=0.5, cap=30.0, retry_after=2.5)
     2.5
+    >>> gate = AdaptiveLimit(8)
+    >>> gate.throttled(sent=1.0); gate.limit
+    4.0
+    >>> gate.succeeded(); round(gate.limit, 2)
+    4.25
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 
@@ -73,6 +81,66 @@ class RateLimiter:
                 self._requests.take(1)
             if self._tokens is not None:
                 self._tokens.take(tokens)
+
+
+class AdaptiveLimit:
+    """At most ``limit`` requests in flight, for one event loop; ``limit`` starts at
+    ``maximum`` (the configured concurrency, never exceeded) and adapts when ``adaptive``:
+    a 429 halves it (once per round trip: only for a request sent after the last cut), each
+    success adds ``1/limit`` (about one more slot per round trip), down to 1 at least."""
+
+    def __init__(self, maximum: int, adaptive: bool = True) -> None:
+        self.maximum = max(1, int(maximum))
+        self.limit = float(self.maximum)
+        self.adaptive = adaptive
+        self.in_flight = 0
+        self.peak = 0  # most requests in flight at once
+        self.lowest = self.limit  # lowest limit reached
+        self._cut_at = float("-inf")
+        self._waiters: collections.deque = collections.deque()
+
+    def _free(self) -> int:
+        return max(1, int(self.limit)) - self.in_flight
+
+    async def acquire(self) -> None:
+        """Wait for a free slot and take it."""
+        while self._free() <= 0:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # pass the wake-up on
+                raise
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self._free()
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def succeeded(self) -> None:
+        """A request succeeded: additive increase (up to ``maximum``)."""
+        if self.adaptive and self.limit < self.maximum:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+            self._wake()
+
+    def throttled(self, sent: float) -> None:
+        """A request sent at monotonic time ``sent`` got a 429: multiplicative decrease."""
+        if self.adaptive and sent > self._cut_at:
+            self.limit = max(1.0, self.limit / 2.0)
+            self.lowest = min(self.lowest, self.limit)
+            self._cut_at = time.monotonic()
 
 
 def backoff_delay(

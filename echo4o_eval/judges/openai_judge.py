@@ -4,29 +4,48 @@ Azure via base_url), built on the shared API engine.
 Spec ``openai:MODEL``; options (strings from the CLI are coerced): base_url, api_key_env
 (name of the env var holding the key; default OPENAI_API_KEY), temperature, max_tokens, seed,
 image_detail (low/high/auto; omitted by default like the official scripts), image_format
-(jpeg/png), image_max_side, concurrency, rpm, tpm, max_retries, parse_retries, votes,
-vote_rule (majority/mean/median), cache_dir ("none" disables the cache), timeout, prices
-(mapping or JSON/YAML file), structured_output (send JSON-schema response_format; default on),
+(jpeg/png), image_max_side, concurrency (requests in flight at most; lowered while the server
+answers 429 and raised again as calls succeed unless adaptive=false), rpm, tpm, max_retries,
+parse_retries, votes, vote_rule (majority/mean/median), cache (on by default: replies are kept
+in ``<cache_dir>/responses.sqlite``, default ``$ECHO4O_CACHE_DIR/api`` or
+``~/.cache/echo4o-eval/api``; ``cache=off`` disables it), cache_dir, timeout, prices (mapping or
+JSON/YAML file), structured_output (send JSON-schema response_format; default on),
 backoff_base / backoff_cap (seconds of the exponential back-off between retries),
-max_tokens_field ("max_tokens", or "max_completion_tokens" for models that require it).
+max_tokens_field ("max_tokens", or "max_completion_tokens" for models that require it),
+workers (threads preparing images while requests are in flight; default min(4, CPUs)),
+stored_reply_chars (replies are stored in the run records up to this many characters, with a
+note saying how much was cut; the full text stays in the response cache; default 20000).
+
+Judging streams: :meth:`OpenAIJudge.judge_stream` takes groups of requests (one image's) and
+yields each group's judgements as soon as they are complete, while the next images are read
+and encoded in a thread pool. The cache key of a request is built from the sha256 of each
+source image file and the encoding settings, so a cached request neither decodes nor encodes
+its image. Retry round ``r > 0`` (a failed judgement asked again on resume) uses new cache
+slots, so it really asks the server again.
 
 Per-request ``JudgeRequest.params`` give the benchmark's settings (e.g. official max_tokens);
 options the user set explicitly win over them. ``Judgement.parsed[0]`` is the value to score
 (the vote-combined value when votes > 1, followed by each vote's value); ``replies`` keeps
-every raw reply text, re-asks included.
+every raw reply text, re-asks included. ``usage`` holds ``api_calls`` (requests sent now),
+``cached_replies`` and the tokens of the replies fetched now; ``cost_usd`` is what they cost
+(0 for cached replies).
 
 Example:
-    >>> judge = make_openai_judge("gpt-4.1", {"votes": "3", "cache_dir": "none"})
+    >>> judge = make_openai_judge("gpt-4.1", {"votes": "3", "cache": "off"})
     >>> judge.id, judge.kind, judge.describe()["votes"]
     ('openai:gpt-4.1', 'vlm', 3)
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from typing import Any, Mapping, Sequence
+import hashlib
+import os
+import threading
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from echo4o_eval.api.engine import ApiCall, ApiEngine, EngineConfig, default_cache_path
+from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, cache_path_from
 from echo4o_eval.judges.vlm_messages import (
     build_messages, combine_votes, data_url, encode_image, prompt_hash,
 )
@@ -36,14 +55,17 @@ _OPTION_TYPES: dict[str, Any] = {
     "base_url": str, "api_key_env": str, "temperature": float, "max_tokens": int, "seed": int,
     "image_detail": str, "image_format": str, "image_max_side": int, "concurrency": int,
     "rpm": float, "tpm": float, "max_retries": int, "parse_retries": int, "votes": int,
-    "vote_rule": str, "cache_dir": str, "timeout": float, "prices": None,
+    "vote_rule": str, "cache": str, "cache_dir": str, "timeout": float, "prices": None,
     "structured_output": bool, "backoff_base": float, "backoff_cap": float,
-    "max_tokens_field": str,
+    "max_tokens_field": str, "workers": int, "adaptive": bool, "stored_reply_chars": int,
 }
 _DEFAULTS = {"temperature": 0.0, "max_tokens": 1024, "image_format": "jpeg", "concurrency": 16,
              "max_retries": 6, "parse_retries": 2, "votes": 1, "vote_rule": "majority",
              "timeout": 120.0, "api_key_env": "OPENAI_API_KEY", "structured_output": True,
-             "backoff_base": 1.0, "backoff_cap": 60.0, "max_tokens_field": "max_tokens"}
+             "backoff_base": 1.0, "backoff_cap": 60.0, "max_tokens_field": "max_tokens",
+             "workers": 0, "adaptive": True, "cache": "on", "stored_reply_chars": 20000}
+_STATUS = {"parse_error": Status.PARSE_ERROR, "refused": Status.REFUSED,
+           "input_error": Status.BAD_IMAGE}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -94,22 +116,47 @@ class OpenAIJudge:
         if self.options["vote_rule"] not in ("majority", "mean", "median"):
             raise ValueError(f"vote_rule must be majority, mean or median, not {self.options['vote_rule']!r}")
         self.id = f"openai:{model}"
-        cache_dir = self.options.get("cache_dir")
-        cache_path = None if str(cache_dir).lower() == "none" else default_cache_path(cache_dir)
         self.engine = ApiEngine(EngineConfig(
             model=model, base_url=self.options.get("base_url"),
             api_key_env=self.options["api_key_env"], concurrency=self.options["concurrency"],
             requests_per_minute=self.options.get("rpm"), tokens_per_minute=self.options.get("tpm"),
             max_retries=self.options["max_retries"], parse_retries=self.options["parse_retries"],
-            timeout=self.options["timeout"], cache_path=cache_path, prices=self.options.get("prices"),
-            backoff_base=self.options["backoff_base"], backoff_cap=self.options["backoff_cap"],
+            timeout=self.options["timeout"], cache_path=cache_path_from(self.options),
+            prices=self.options.get("prices"), backoff_base=self.options["backoff_base"],
+            backoff_cap=self.options["backoff_cap"], adaptive=self.options["adaptive"],
+            workers=self.options["workers"],
         ))
-        self._encode = functools.lru_cache(maxsize=256)(self._encode_uncached)
+        self._encode = functools.lru_cache(maxsize=64)(self._encode_uncached)
+        self._digests: dict[tuple, str] = {}
 
+    # -- images: digests for cache keys, encodings only for requests that are sent -------
     def _encode_uncached(self, path: str, crop) -> str:
         mime, data = encode_image(path, crop, self.options["image_format"],
                                   self.options.get("image_max_side"))
         return data_url(mime, data)
+
+    def _digest(self, path: str) -> str:
+        """sha256 of an image file (remembered per path, size and modification time)."""
+        stat = os.stat(path)
+        mark = (path, stat.st_size, stat.st_mtime_ns)
+        digest = self._digests.get(mark)
+        if digest is None:
+            with open(path, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            self._digests[mark] = digest
+        return digest
+
+    def _image_crops(self, request: JudgeRequest) -> list[tuple[str, Any]]:
+        last = len(request.images) - 1  # the crop applies to the generated (last) image
+        return [(path, tuple(request.crop) if request.crop and i == last else None)
+                for i, path in enumerate(request.images)]
+
+    def _image_ref(self, path: str, crop) -> str:
+        import PIL
+
+        return (f"sha256:{self._digest(path)};crop={list(crop) if crop else None};"
+                f"format={self.options['image_format']};max_side={self.options.get('image_max_side')};"
+                f"pillow={PIL.__version__}")
 
     def _params(self, request: JudgeRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"temperature": self.options["temperature"],
@@ -124,16 +171,22 @@ class OpenAIJudge:
             params[field] = params.pop("max_tokens")
         return params
 
-    def _call(self, request: JudgeRequest, vote: int) -> ApiCall:
-        urls = [self._encode(path, tuple(request.crop) if request.crop and i == len(request.images) - 1
-                             else None) for i, path in enumerate(request.images)]
-        payload: dict[str, Any] = {
+    def _body(self, request: JudgeRequest, urls: Sequence[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "messages": build_messages(request, urls, self.options.get("image_detail")),
             **self._params(request),
         }
         if request.response_schema is not None and self.options["structured_output"]:
-            payload["response_format"] = {"type": "json_schema", "json_schema": {
+            body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "judgement", "schema": dict(request.response_schema), "strict": True}}
+        return body
+
+    def _calls(self, request: JudgeRequest, round_: int = 0) -> list[ApiCall]:
+        """One ApiCall per vote; the images are hashed here (OSError/ValueError when
+        unreadable) and only encoded when a request is sent."""
+        crops = self._image_crops(request)
+        key = self._body(request, [self._image_ref(path, crop) for path, crop in crops])
+        payload = _Once(lambda: self._body(request, [self._encode(path, crop) for path, crop in crops]))
         parse = request.parse
 
         def validate(reply):
@@ -141,40 +194,68 @@ class OpenAIJudge:
             text = reply_text(reply)
             return parse(text) if parse is not None else text
 
-        tokens = len(request.text) // 4 + 800 * len(request.images) + payload.get("max_tokens", 0)
-        return ApiCall(kind="chat", payload=payload, estimated_tokens=tokens,
-                       validate=validate, slot=f"v{vote}")
+        tokens = len(request.text) // 4 + 800 * len(request.images) + key.get("max_tokens", 0)
+        prefix = f"r{round_}." if round_ else ""
+        return [ApiCall(kind="chat", payload=payload, key_payload=key, estimated_tokens=tokens,
+                        validate=validate, slot=f"{prefix}v{vote}")
+                for vote in range(max(1, self.options["votes"]))]
+
+    # -- judging ---------------------------------------------------------------------------
+    async def _judge_one(self, session, request: JudgeRequest, round_: int) -> Judgement:
+        loop = asyncio.get_running_loop()
+        try:
+            calls = await loop.run_in_executor(self.engine.pool(), self._calls, request, round_)
+        except (OSError, ValueError) as exc:  # unreadable image
+            return self._judgement(request, [], f"cannot read image for {request.key}: {exc}")
+        results = await asyncio.gather(*(session.call(call) for call in calls))
+        return self._judgement(request, results, None)
+
+    def judge_stream(self, groups: Iterable[tuple[Any, Sequence[JudgeRequest], int]],
+                     window: int | None = None) -> Iterator[tuple[Any, list[Judgement]]]:
+        """For each ``(token, requests, retry_round)`` yield ``(token, judgements)`` as soon
+        as that group's judgements are complete (completion order). At most ``window`` groups
+        (default: twice the concurrency plus the workers) are prepared or in flight at once;
+        the requests in flight never exceed ``concurrency``."""
+        async def work(session, group):
+            _, requests, round_ = group
+            return list(await asyncio.gather(*(self._judge_one(session, r, round_) for r in requests)))
+
+        if window is None:
+            window = 2 * max(1, self.options["concurrency"]) + (self.options["workers"] or 4)
+        for group, judgements in self.engine.stream(groups, work, window):
+            yield group[0], judgements
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         """One Judgement per request, same order; failures are statuses."""
-        votes = max(1, self.options["votes"])
-        calls: list[ApiCall | None] = []
-        errors: dict[int, str] = {}
-        for index, request in enumerate(requests):
-            try:
-                calls.extend(self._call(request, v) for v in range(votes))
-            except (OSError, ValueError) as exc:  # unreadable image
-                errors[index] = f"cannot read image for {request.key}: {exc}"
-                calls.extend([None] * votes)
-        results = iter(self.engine.run_all([c for c in calls if c is not None]))
-        grouped = [[None if c is None else next(results) for c in calls[i * votes:(i + 1) * votes]]
-                   for i in range(len(requests))]
-        return [self._judgement(r, group, errors.get(i)) for i, (r, group) in
-                enumerate(zip(requests, grouped))]
+        out: list[Judgement | None] = [None] * len(requests)
+        for index, [judgement] in self.judge_stream((i, [r], 0) for i, r in enumerate(requests)):
+            out[index] = judgement
+        return out  # type: ignore[return-value]
 
-    def _judgement(self, request: JudgeRequest, results, error: str | None) -> Judgement:
+    def _stored(self, text: str) -> str:
+        cap = self.options["stored_reply_chars"]
+        if cap is None or cap < 0 or len(text) <= cap:
+            return text
+        return (text[:cap] + f"\n[cut: the reply has {len(text)} characters, the first {cap} are "
+                "stored here; the full reply is in the response cache]")
+
+    def _judgement(self, request: JudgeRequest, results: Sequence[CallResult],
+                   error: str | None) -> Judgement:
         phash = prompt_hash(request, self._params(request))
         if error is not None:
             return Judgement(key=request.key, judge_id=self.id, status=Status.BAD_IMAGE,
                              prompt_hash=phash, error=error)
-        replies, usage, cost, failures = [], {"api_calls": 0}, 0.0, []
+        replies, failures = [], []
+        usage: dict[str, Any] = {"api_calls": 0, "cached_replies": 0}
+        cost: float | None = 0.0
         for result in results:
             for reply in result.replies:
                 try:
-                    replies.append(reply_text(reply))
+                    replies.append(self._stored(reply_text(reply)))
                 except ValueError:
                     replies.append("")
             usage["api_calls"] += result.calls
+            usage["cached_replies"] += result.cached_replies
             for name, value in result.usage.items():
                 usage[name] = usage.get(name, 0) + value
             cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
@@ -184,8 +265,8 @@ class OpenAIJudge:
                       usage=usage, cost_usd=cost, cached=all(r.cached for r in results))
         if failures:  # any vote failing fails the judgement: nothing is guessed from a subset
             first = failures[0]
-            status = Status.PARSE_ERROR if first.status == "parse_error" else Status.JUDGE_ERROR
-            return Judgement(status=status, error=first.error, **common)
+            return Judgement(status=_STATUS.get(first.status, Status.JUDGE_ERROR),
+                             error=first.error, **common)
         values = [r.value for r in results]
         parsed = tuple(values) if len(values) == 1 else (
             combine_votes(values, self.options["vote_rule"]), *values)
@@ -208,3 +289,16 @@ class OpenAIJudge:
 def make_openai_judge(argument: str, options: Mapping[str, Any]) -> OpenAIJudge:
     """Registry factory for ``openai:MODEL``."""
     return OpenAIJudge(argument, options)
+
+
+class _Once:
+    """A payload builder shared by the votes of one request: builds once, thread-safe."""
+
+    def __init__(self, build) -> None:
+        self._build, self._lock, self._value = build, threading.Lock(), None
+
+    def __call__(self):
+        with self._lock:
+            if self._value is None:
+                self._value = self._build()
+            return self._value

@@ -3,14 +3,16 @@
 engine (concurrency, rate limits, retries, response cache, usage and cost).
 
 Options (CLI strings are coerced): base_url, api_key_env (name of the key's env var), concurrency,
-rpm, max_retries, timeout, cache_dir ("none" disables), prices, batch_size, and request
+rpm, max_retries, timeout, cache (on by default: every reply is kept in
+``<cache_dir>/responses.sqlite``, default ``$ECHO4O_CACHE_DIR/api``, so an image is paid for
+once; ``cache=off`` disables it), cache_dir, prices, batch_size, and request
 parameters passed to the API as given: size, quality, background, output_format,
 output_compression, moderation, input_fidelity, style, response_format. Image APIs take no
 seed: the seed only separates the cache entries of a prompt's several images, and is recorded
 as not used. A moderation refusal becomes ``refused``; other failures ``generation_error``.
 
 Example:
-    >>> model = make_openai_image_model("gpt-image-1", {"size": "1024x1024", "cache_dir": "none"})
+    >>> model = make_openai_image_model("gpt-image-1", {"size": "1024x1024", "cache": "off"})
     >>> model.id, model.describe()["request_params"]
     ('openai:gpt-image-1', {'size': '1024x1024'})
 """
@@ -25,13 +27,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, default_cache_path
+from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, cache_path_from
 from echo4o_eval.types import Generation, GenerationRequest, Status
 
 REQUEST_PARAMS = ("size", "quality", "background", "output_format", "output_compression",
                   "moderation", "input_fidelity", "style", "response_format")
 ENGINE_OPTIONS = {"base_url": str, "api_key_env": str, "concurrency": int, "rpm": float,
-                  "max_retries": int, "timeout": float, "cache_dir": str, "prices": None,
+                  "max_retries": int, "timeout": float, "cache": str, "cache_dir": str, "prices": None,
                   "batch_size": int, "backoff_base": float, "backoff_cap": float}
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
@@ -58,7 +60,6 @@ class OpenAIImageModel:
         self.id = f"openai:{model}"
         self.batch_size = options.get("batch_size", 16)
         self.request_params = {k: options[k] for k in REQUEST_PARAMS if k in options}
-        cache_dir = options.get("cache_dir")
         self.engine = ApiEngine(EngineConfig(
             model=model, base_url=options.get("base_url"),
             api_key_env=options.get("api_key_env", "OPENAI_API_KEY"),
@@ -66,7 +67,7 @@ class OpenAIImageModel:
             max_retries=options.get("max_retries", 6), parse_retries=0,
             timeout=options.get("timeout", 300.0),
             backoff_base=options.get("backoff_base", 1.0), backoff_cap=options.get("backoff_cap", 60.0),
-            cache_path=None if str(cache_dir).lower() == "none" else default_cache_path(cache_dir),
+            cache_path=cache_path_from(options),
             prices=options.get("prices"),
         ))
 
