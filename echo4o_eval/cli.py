@@ -105,9 +105,6 @@ def list_command(as_json: bool) -> None:
     click.echo(f"Judges: {', '.join(JUDGES.names())}")
 
 
-OK_STATES = ("ok", "optional, not present", "present (no pinned sha256)")
-
-
 @main.command("validate")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Local copy of the official files.")
 @click.option("--offline", is_flag=True, help="Do not download missing files.")
@@ -116,10 +113,11 @@ OK_STATES = ("ok", "optional, not present", "present (no pinned sha256)")
 def validate_command(data_dir, offline, strict, benchmarks) -> None:
     """Load every benchmark spec, verify its files and load its samples; fail loudly.
 
-    Files that cannot be downloaded by us (the OmniContext dataset; DPG-Bench's question CSV
-    when offline) are reported as skipped unless --strict.
+    A missing required file is a failure (with --offline; online it is downloaded). Only files
+    marked optional (the OmniContext dataset, DPG-Bench's question CSV, GenEval's annotations)
+    may be absent: they are listed as skipped, and --strict fails on them too.
     """
-    from echo4o_eval.assets import Assets
+    from echo4o_eval.assets import MISSING, PASSED, SKIPPED, Assets, data_hint
     from echo4o_eval.spec import benchmark_names, get_benchmark, load_benchmark
 
     failures = 0
@@ -129,16 +127,25 @@ def validate_command(data_dir, offline, strict, benchmarks) -> None:
             assets = Assets(spec, data_dir=data_dir, allow_download=not offline)
             report = assets.verify()
             for asset, status in report:
-                click.echo(f"  {spec.id}/{asset}: {status}")
-            broken = [a for a, s in report if s not in OK_STATES and s != "missing"]
+                click.echo(f"  {spec.id}/{asset}: {'skipped (optional, not present)' if status == SKIPPED else status}")
+            broken = [a for a, s in report if s not in (*PASSED, MISSING, SKIPPED)]
             if broken:
                 raise ValueError(f"checksum or read errors in {', '.join(broken)}")
-            absent = [spec.asset(a) for a, s in report if s == "missing"]
-            unfetchable = [a.name for a in absent if offline or not a.url or a.kind == "hf_dataset"]
-            if unfetchable and not strict:
-                click.echo(f"{spec.id}: skipped sample check, absent: {', '.join(unfetchable)}")
+            missing = [a for a, s in report if s == MISSING]
+            if missing and offline:
+                raise ValueError(f"required file(s) missing: {', '.join(missing)}; {data_hint(spec.id)}")
+            skipped = [a for a, s in report if s == SKIPPED]
+            if skipped and strict:
+                raise ValueError(f"--strict: optional file(s) absent: {', '.join(skipped)}")
+            try:
+                samples = load_benchmark(spec).load_samples(assets, None)
+            except Exception as exc:  # an absent optional file the loader needs: skip, say so
+                unfetched = [a for a in skipped if offline or not spec.asset(a).url]
+                if not unfetched:
+                    raise
+                click.echo(f"{spec.id}: skipped sample check, absent: {', '.join(unfetched)} "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
                 continue
-            samples = load_benchmark(spec).load_samples(assets, None)
             click.echo(f"{spec.id}: ok, {len(samples)} samples, {len({s.tag for s in samples})} tags")
         except Exception as exc:  # report every benchmark, then fail
             failures += 1
@@ -188,17 +195,23 @@ def data_path(data_dir, benchmark) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.argument("benchmarks", nargs=-1)
 def data_verify(data_dir, benchmarks) -> None:
-    """Check the sha256 of every local official file; exit 1 on any mismatch."""
-    from echo4o_eval.assets import Assets
+    """Check the sha256 of every local official file; exit 1 on a mismatch or a missing required
+    file (absent optional files are listed as skipped). Nothing is downloaded."""
+    from echo4o_eval.assets import MISSING, PASSED, SKIPPED, Assets, data_hint
     from echo4o_eval.spec import benchmark_names, get_benchmark
 
     bad = 0
+    hints = []
     for name in benchmarks or benchmark_names():
         for asset, status in Assets(get_benchmark(name), data_dir=data_dir).verify():
-            click.echo(f"{name}/{asset}: {status}")
-            bad += status not in ("ok", "missing", "optional, not present", "present (no pinned sha256)")
+            click.echo(f"{name}/{asset}: {'skipped (optional, not present)' if status == SKIPPED else status}")
+            bad += status not in (*PASSED, SKIPPED)
+            if status == MISSING and data_hint(name) not in hints:
+                hints.append(data_hint(name))
+    for hint in hints:
+        click.echo(f"missing files: {hint}", err=True)
     if bad:
-        raise CliError(f"{bad} file(s) failed verification")
+        raise CliError(f"{bad} file(s) failed verification (missing or not the official ones)")
 
 
 def _run_options(func):
@@ -233,7 +246,9 @@ def _run_options(func):
         click.option("--min-coverage", type=float, default=0.0, show_default=True,
                      help="Exit 3 when the share of scored images is below this (0..1)."),
         click.option("--bootstrap", type=int, default=1000, show_default=True,
-                     help="Bootstrap resamples for confidence intervals (0 = none)."),
+                     help="0 = no confidence intervals; any other value = 95% intervals by the "
+                          "delete-a-group jackknife over prompts (docs/statistics.md; the "
+                          "number is no longer a resample count)."),
         click.option("--judge-batch", type=int, default=64, show_default=True,
                      help="Images whose judge requests are sent together."),
         click.option("--barrier-timeout", type=float, default=3600.0, show_default=True,

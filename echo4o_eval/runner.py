@@ -331,11 +331,10 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
     ]
     result = evaluator.aggregate(samples, scores)
     if runner.config.n_bootstrap > 0 and scores:
-        from echo4o_eval.statistics.bootstrap import confidence_intervals
+        from echo4o_eval.statistics.jackknife import confidence_intervals
 
-        result = confidence_intervals(
-            evaluator.aggregate, samples, scores, result, n_boot=runner.config.n_bootstrap, seed=0
-        )
+        # n_bootstrap > 0 turns intervals on; they are the delete-a-group jackknife over prompts
+        result = confidence_intervals(evaluator.aggregate, samples, scores, result, seed=0)
     if data.problems:
         result = dataclasses.replace(result, notes=(*result.notes, (
             f"{len(data.problems)} record line(s) of the run store were skipped; first: {data.problems[0]}")))

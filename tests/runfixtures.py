@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
-from echo4o_eval.statistics.bootstrap import confidence_intervals
+from echo4o_eval.statistics.jackknife import confidence_intervals
 from echo4o_eval.store import RunStore
 from echo4o_eval.types import Detection, Generation, Judgement, Sample, SampleScore, Status
 
@@ -104,6 +104,6 @@ def write_run(run_dir: Path, samples, table, model: str, images: int = 2, failur
                 scores.append(score)
     result = evaluator.aggregate(samples, scores)
     if n_boot:
-        result = confidence_intervals(evaluator.aggregate, samples, scores, result, n_boot=n_boot)
+        result = confidence_intervals(evaluator.aggregate, samples, scores, result)
     store.write_result(result)
     return run_dir

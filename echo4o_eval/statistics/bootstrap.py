@@ -1,5 +1,12 @@
 """Clustered bootstrap that re-runs a benchmark's own ``aggregate`` on resampled data.
 
+The package's intervals and the compare gate use the faster and calibrated delete-a-group
+jackknife (:mod:`echo4o_eval.statistics.jackknife`); this bootstrap stays as a cross-check
+(``tests/test_stats_calibration.py`` compares the two). Prompts are the resampled units;
+``resample_images=True`` (off by default) also resamples images inside each drawn prompt, which
+counts image noise twice (it is already inside each prompt's mean) and over-covers: the
+calibration bench measured it.
+
 Why re-run ``aggregate``: every benchmark defines its metrics its own way (image accuracy,
 prompt accuracy "any image correct", mean of tag means, weighted 0..10 scores). Re-running the
 benchmark's aggregate on resampled inputs gives an interval for every metric and every per-tag
@@ -8,8 +15,8 @@ metric with one method, without re-implementing any metric here.
 Resampling scheme (one replicate):
   1. prompts are resampled with replacement *within each tag* (stratified: every tag keeps its
      size, so per-tag and mean-of-tags metrics stay defined);
-  2. images are resampled with replacement *within each drawn prompt* (option
-     ``resample_images``), so seed-to-seed variation of the generator enters the interval.
+  2. only with ``resample_images=True``: images resampled with replacement within each drawn
+     prompt (not recommended, see above).
   A prompt drawn twice enters as two distinct prompts (ids suffixed ``~1``, ``~2``...), so
   aggregates that group by sample id see a proper resample.
 
@@ -185,7 +192,7 @@ def confidence_intervals(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-    resample_images: bool = True,
+    resample_images: bool = False,
     time_budget_s: float | None = None,
     min_boot: int = 200,
 ) -> BenchmarkResult:
@@ -269,7 +276,7 @@ def paired_aggregate_bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-    resample_images: bool = True,
+    resample_images: bool = False,
 ) -> list[PairedDelta]:
     """Paired clustered bootstrap of every metric's change from run A to run B.
 
