@@ -16,7 +16,7 @@ Example:
     >>> assets.path("prompts")
     Traceback (most recent call last):
     ...
-    echo4o_eval.assets.AssetError: geneval_pp asset 'prompts' (geneval_pp/Geneval++.jsonl) not found in /nonexistent; downloads are off: run `echo4o-eval data fetch geneval_pp` or pass --data-dir
+    echo4o_eval.assets.AssetError: geneval_pp asset 'prompts' (geneval_pp/Geneval++.jsonl) not found in /nonexistent; downloads are off: run `echo4o-eval data fetch geneval_pp` where the network is reachable, or point --data-dir DIR (or ECHO4O_DATA_DIR=DIR) at a local copy
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ import urllib.request
 from pathlib import Path
 
 from echo4o_eval.spec import AssetSpec, BenchmarkSpec
+
+
+MISSING = "missing"  # a required file is absent: verification fails
+SKIPPED = "optional, not present"  # an optional file is absent: listed as skipped
+PASSED = ("ok", "present (no pinned sha256)")
 
 
 class AssetError(RuntimeError):
@@ -69,27 +74,40 @@ def numeric_name_key(path: Path) -> tuple[int, bytes]:
 
 
 def sha256_file_list(directory: Path, suffix: str = ".txt") -> str:
-    """sha256 of all ``*suffix`` files of a folder concatenated in ``sort -n`` name order.
+    """sha256 of a folder's ``*suffix`` files, names included: the digest of the ``sha256sum``
+    listing (``<hex>  <name>`` lines) of the files in ``sort -n`` name order, i.e. the output of
+    ``ls *.txt | sort -n | xargs sha256sum | sha256sum``. Renaming a file changes it.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "10.txt").write_text("b"); _ = (d / "2.txt").write_text("a")
-    >>> sha256_file_list(d) == hashlib.sha256(b"ab").hexdigest()
+    >>> listing = "".join(f"{hashlib.sha256(t).hexdigest()}  {n}\\n" for n, t in [("2.txt", b"a"), ("10.txt", b"b")])
+    >>> sha256_file_list(d) == hashlib.sha256(listing.encode()).hexdigest()
     True
     """
     digest = hashlib.sha256()
     for path in sorted(directory.glob(f"*{suffix}"), key=numeric_name_key):
-        digest.update(path.read_bytes())
+        digest.update(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n".encode())
     return digest.hexdigest()
 
 
-def _download(url: str, timeout: float = 60.0) -> bytes:
+def data_hint(benchmark: str) -> str:
+    """What to do when an official file is not available here.
+
+    >>> data_hint("geneval")
+    'run `echo4o-eval data fetch geneval` where the network is reachable, or point --data-dir DIR (or ECHO4O_DATA_DIR=DIR) at a local copy'
+    """
+    return (f"run `echo4o-eval data fetch {benchmark}` where the network is reachable, or point "
+            "--data-dir DIR (or ECHO4O_DATA_DIR=DIR) at a local copy")
+
+
+def _download(url: str, benchmark: str, timeout: float = 60.0) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "echo4o-eval"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except OSError as exc:
-        raise AssetError(f"download of {url} failed: {exc}") from exc
+        raise AssetError(f"download of {url} failed: {exc}; {data_hint(benchmark)}") from exc
 
 
 class Assets:
@@ -140,12 +158,13 @@ class Assets:
                 where = self.data_dir or self.cache_dir
                 raise AssetError(
                     f"{self._label(asset)} not found in {where}. {asset.note}".strip()
+                    + " Point --data-dir DIR (or ECHO4O_DATA_DIR=DIR) at the folder holding it."
                 )
             if not self.allow_download:
                 where = self.data_dir or self.cache_dir
                 raise AssetError(
-                    f"{self._label(asset)} not found in {where}; downloads are off: run "
-                    f"`echo4o-eval data fetch {self.spec.id}` or pass --data-dir"
+                    f"{self._label(asset)} not found in {where}; downloads are off: "
+                    + data_hint(self.spec.id)
                 )
             found = self._fetch(asset)
         self._check(asset, found)
@@ -155,7 +174,7 @@ class Assets:
     def _fetch(self, asset: AssetSpec) -> Path:
         target = self.cache_dir / asset.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        payload = _download(asset.url)
+        payload = _download(asset.url, self.spec.id)
         if asset.kind == "file_list":
             return self._unpack_file_list(asset, payload, target)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
@@ -207,12 +226,14 @@ class Assets:
         ]
 
     def verify(self) -> list[tuple[str, str]]:
-        """``(asset name, status)`` for every asset: ok, missing, or the error text."""
+        """``(asset name, status)`` for every asset: ``ok``, ``present (no pinned sha256)``,
+        ``missing`` (a required file: a failure), ``optional, not present`` (skipped), or the
+        error text. Nothing is downloaded."""
         report = []
         for asset in self.spec.assets:
             found = self.locate(asset.name)
             if found is None:
-                report.append((asset.name, "optional, not present" if asset.optional else "missing"))
+                report.append((asset.name, SKIPPED if asset.optional else MISSING))
                 continue
             try:
                 self._check(asset, found)

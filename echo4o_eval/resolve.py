@@ -27,6 +27,9 @@ def make_model(spec: str, options: Mapping[str, Any]):
 
 def make_judge(spec: str, options: Mapping[str, Any]):
     """A Judge for ``spec`` such as ``openai:gpt-4.1`` or ``mask2former-clip``."""
+    from echo4o_eval.optional import check_judge_extras
+
     prefix, argument = split_spec(spec)
+    check_judge_extras(prefix)  # names the extra before anything imports torch
     factory = JUDGES.get(prefix)
     return factory(argument, dict(options))

@@ -107,7 +107,9 @@ def test_file_list_from_repository_tarball(tmp_path):
     try:
         spec = get_benchmark("dpg_bench")
         asset = replace(spec.asset("prompts"), url=server.url + "/repo.tgz", member="R-abc/dpg_bench/prompts",
-                        sha256=hashlib.sha256(b"twoten").hexdigest())
+                        sha256=hashlib.sha256(
+                            f"{hashlib.sha256(b'two').hexdigest()}  2.txt\n"
+                            f"{hashlib.sha256(b'ten').hexdigest()}  10.txt\n".encode()).hexdigest())
         got = Assets(replace(spec, assets=(asset,)), data_dir=tmp_path / "none", cache_dir=tmp_path / "c").path("prompts")
         assert sorted(p.name for p in got.iterdir()) == ["10.txt", "2.txt"]
         assert sha256_file_list(got) == asset.sha256
@@ -123,3 +125,61 @@ def test_offline_missing_asset_says_how_to_get_it(tmp_path):
 def test_dpg_prompt_folder_hash_matches_official(data_dir):
     report = dict(Assets(get_benchmark("dpg_bench"), data_dir=data_dir).verify())
     assert report["prompts"] == "ok"
+
+
+def test_dpg_prompt_folder_hash_includes_the_names(data_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "dpg_bench" / "prompts"
+    shutil.copytree(data_dir / "dpg_bench" / "prompts", copy)
+    assets = Assets(get_benchmark("dpg_bench"), data_dir=tmp_path, allow_download=False)
+    assert dict(assets.verify())["prompts"] == "ok"
+    (copy / "5.txt").rename(copy / "5a.txt")  # same contents, same order, another name
+    assert "does not match the pinned" in dict(assets.verify())["prompts"]
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from echo4o_eval.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_a_missing_required_file_fails_verify_and_offline_validate(data_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(data_dir / "geneval_pp", tmp_path / "geneval_pp")
+    (tmp_path / "geneval_pp" / "Geneval++.jsonl").unlink()
+    verify = _cli("data", "verify", "--data-dir", str(tmp_path), "geneval_pp")
+    assert verify.exit_code == 1, verify.output
+    assert "geneval_pp/prompts: missing" in verify.output
+    assert "echo4o-eval data fetch geneval_pp" in verify.output and "ECHO4O_DATA_DIR" in verify.output
+    validate = _cli("validate", "--offline", "--data-dir", str(tmp_path), "geneval_pp")
+    assert validate.exit_code == 1, validate.output
+    assert "geneval_pp: FAILED: required file(s) missing: prompts" in validate.output
+
+
+def test_absent_optional_files_are_listed_as_skipped(data_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(data_dir / "geneval_pp", tmp_path / "geneval_pp")
+    (tmp_path / "geneval_pp" / "Geneval++.txt").unlink()  # optional
+    verify = _cli("data", "verify", "--data-dir", str(tmp_path), "geneval_pp")
+    assert verify.exit_code == 0, verify.output
+    assert "geneval_pp/prompts_txt: skipped (optional, not present)" in verify.output
+    strict = _cli("validate", "--offline", "--strict", "--data-dir", str(tmp_path), "geneval_pp")
+    assert strict.exit_code == 1 and "--strict: optional file(s) absent: prompts_txt" in strict.output
+
+
+def test_download_failures_name_data_dir_env_and_data_fetch(tmp_path):
+    spec = get_benchmark("geneval_pp")
+    asset = replace(spec.asset("prompts"), url="http://127.0.0.1:9/Geneval++.jsonl")
+    assets = Assets(replace(spec, assets=(asset,)), data_dir=tmp_path / "none", cache_dir=tmp_path / "c")
+    with pytest.raises(AssetError) as error:
+        assets.path("prompts")
+    message = str(error.value)
+    for hint in ("--data-dir", "ECHO4O_DATA_DIR", "echo4o-eval data fetch geneval_pp"):
+        assert hint in message
+    with pytest.raises(AssetError, match="ECHO4O_DATA_DIR"):
+        Assets(spec, data_dir=tmp_path, cache_dir=tmp_path, allow_download=False).path("prompts")

@@ -35,7 +35,7 @@ def missing_weights(what: str, source: str, option: str, env_var: str, error: Ex
     else:
         message += (
             " It is neither a local path nor in the Hugging Face cache; download it once with"
-            f" `huggingface-cli download {source}` (online, HF_HUB_OFFLINE unset)."
+            f" `hf download {source}` (online, HF_HUB_OFFLINE unset)."
         )
     message += f" Or point at a local copy with `--judge-option {option}=PATH` or ${env_var}."
     return MissingWeightsError(message)
