@@ -65,6 +65,7 @@ class FakeOpenAIServer:
         usage: tuple[int, int] = (100, 20),
         rate_limit_rpm: float | None = None,
         rate_limit_burst: float | None = None,
+        image_maker: Callable[[str, dict], bytes] | None = None,
     ) -> None:
         self.responder = responder or (lambda body: "ok")
         self.latency = latency
@@ -76,6 +77,7 @@ class FakeOpenAIServer:
         self.fault_plan = fault_plan
         self.usage = usage
         self.rate_limit_rpm = rate_limit_rpm
+        self.image_maker = image_maker  # (kind, body) -> PNG bytes; default: a tiny solid PNG
         self._bucket_size = rate_limit_burst or max(1.0, (rate_limit_rpm or 0) / 60.0)
         self._bucket = (self._bucket_size, time.monotonic())  # (level, when)
         self._rng = random.Random(seed)
@@ -260,7 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
                                     "code": "moderation_blocked"}})
         n = int(body.get("n") or 1)
         colour = (len(prompt) * 7 % 256, 80, 160)
-        image = base64.b64encode(tiny_png(colour)).decode()
+        png = owner.image_maker(kind, body) if owner.image_maker else tiny_png(colour)
+        image = base64.b64encode(png).decode()
         return {"created": 0, "data": [{"b64_json": image} for _ in range(n)],
                 "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens}}
