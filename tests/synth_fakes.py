@@ -63,3 +63,38 @@ def chat_responder(body: dict) -> str:
                                               "rewritten_prompt": "Rewritten: " + prompt}) + "\n```"
         return json.dumps({"verdict": "aligned", "reason": "matches", "rewritten_prompt": None})
     raise AssertionError(f"unexpected chat task {task!r}")
+
+
+def write_job(folder, base_url: str | None, counts=(4, 4, 4), subjects: int = 6, extra: dict | None = None):
+    """A job YAML under ``folder`` using the fake server at ``base_url`` for everything.
+
+    ``counts``: fantasy, instruction, multi_reference samples. Returns the file's path.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    fantasy, instruction, multi = counts
+    job = {
+        "work_dir": str(Path(folder) / "work"),
+        "plan": {"seed": 0, "fantasy": {"count": fantasy},
+                 "instruction": {"count": instruction, "paraphrase": True},
+                 "multi_reference": {"count": multi, "subjects": subjects}},
+        "filter": {"min_side": 64, "allow_download": False, "benchmarks": ["geneval", "geneval_pp", "imagine_bench"]},
+        "export": {"bagel": {"gpus": 2, "workers": 2, "rows_per_file": 4}},
+    }
+    if base_url:
+        job["chat"] = {"model": "gpt-4.1-mini", "base_url": base_url, "api_key_env": "SYNTH_FAKE_KEY"}
+        job["check"] = {"vlm": {"model": "gpt-4.1-mini", "base_url": base_url, "api_key_env": "SYNTH_FAKE_KEY"},
+                        "batch_size": 4}
+        job["generate"] = {"model": "openai:gpt-image-1", "batch_size": 4,
+                           "options": {"base_url": base_url, "api_key_env": "SYNTH_FAKE_KEY", "concurrency": 4}}
+    for key, value in (extra or {}).items():
+        node = job
+        *parents, last = key.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = value
+    path = Path(folder) / "job.yaml"
+    path.write_text(yaml.safe_dump(job), encoding="utf-8")
+    return path
