@@ -216,8 +216,17 @@ def data_verify(data_dir, benchmarks) -> None:
 
 def _run_options(func):
     options = [
-        click.option("--benchmark", "-b", required=True, help="Benchmark id (see `echo4o-eval ls`)."),
-        click.option("--model", "-m", required=True, help=MODEL_HELP),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="YAML file of run settings (the RunConfig fields: benchmark, model, judge, "
+                          "generation_params, ...); flags given on the command line win over it."),
+        click.option("--print-config", is_flag=True,
+                     help="Print the resolved configuration as YAML (usable as --config) and exit."),
+        click.option("--benchmark", "-b", default=None, help="Benchmark id (see `echo4o-eval ls`)."),
+        click.option("--model", "-m", default=None, help=MODEL_HELP),
+        click.option("--model-id", default=None,
+                     help="Name of the weights, recorded in the model identity (in-memory or unnamed models)."),
+        click.option("--step", type=int, default=None,
+                     help="Training step of the checkpoint: enters the model identity and the default run dir."),
         click.option("--judge", "-j", default=None, help=JUDGE_HELP),
         click.option("--judge-base-url", default=None, help="Base URL of an OpenAI-compatible judge server."),
         click.option("--judge-api-key-env", default=None,
@@ -229,7 +238,10 @@ def _run_options(func):
         click.option("--eval-option", multiple=True, metavar="KEY=VALUE",
                      help="Scoring option KEY=VALUE, e.g. prompt_pack=official; repeat the flag for each option."),
         click.option("--gen-param", multiple=True, metavar="KEY=VALUE",
-                     help="Generation parameter KEY=VALUE, e.g. steps=50; repeat the flag for each parameter."),
+                     help="Generation parameter KEY=VALUE, e.g. steps=50; repeat the flag for each parameter. "
+                          "A name the model does not use is an error."),
+        click.option("--allow-unknown-params", is_flag=True,
+                     help="Send --gen-param names the model does not list (it may ignore them)."),
         click.option("--mode", type=click.Choice(["default", "parity"]), default="default", show_default=True,
                      help="parity reproduces the official script's quirks (and says so in the result)."),
         click.option("--variant", default=None, help="Prompt variant, e.g. `long` for GenEval's rewritten prompts."),
@@ -265,39 +277,73 @@ def _run_options(func):
     return func
 
 
+# CLI parameter -> RunConfig field, for flags whose value is the field's value as typed
+RUN_FLAGS = {
+    "benchmark": "benchmark", "model": "model", "judge": "judge", "run_dir": "run_dir",
+    "runs_root": "runs_root", "new_run": "new_run", "variant": "variant", "mode": "mode",
+    "images_per_prompt": "images_per_prompt", "seed": "seed", "limit": "limit", "data_dir": "data_dir",
+    "judge_batch": "judge_batch_size", "bootstrap": "n_bootstrap", "barrier_timeout": "barrier_timeout_s",
+    "retry_failed": "retry_failed", "allow_unknown_params": "allow_unknown_params",
+    "model_id": "model_id", "step": "step",
+}
+
+
 def _config_from(kwargs, **overrides):
+    """The RunConfig of a run/score invocation: defaults < --config file < flags typed.
+
+    With --print-config, prints it as YAML and exits.
+    """
+    from click.core import ParameterSource
+
+    from echo4o_eval.config import ConfigError, dump_config, load_config
+    from echo4o_eval.manifest import check_config_secrets
     from echo4o_eval.runner import RunConfig
 
+    context = click.get_current_context()
+    typed = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT}
+    base: dict = {"progress": sys.stderr.isatty()}
+    values: dict = {}
+    for flag, field in RUN_FLAGS.items():
+        if context.get_parameter_source(flag) in typed:
+            values[field] = kwargs[flag]
+        elif kwargs[flag] is not None:
+            base[field] = kwargs[flag]
+    if kwargs["offline"]:
+        values["allow_download"] = False
+    if kwargs["quiet"]:
+        values["progress"] = False
     judge_options = parse_key_values(kwargs["judge_option"], "--judge-option")
     if kwargs["judge_base_url"]:
         judge_options["base_url"] = kwargs["judge_base_url"]
     if kwargs["judge_api_key_env"]:
         judge_options["api_key_env"] = kwargs["judge_api_key_env"]
-    return RunConfig(
-        benchmark=kwargs["benchmark"],
-        model=kwargs["model"],
-        judge=kwargs["judge"],
-        run_dir=kwargs["run_dir"],
-        runs_root=kwargs["runs_root"],
-        new_run=kwargs["new_run"],
-        variant=kwargs["variant"],
-        mode=kwargs["mode"],
-        images_per_prompt=kwargs["images_per_prompt"],
-        seed=kwargs["seed"],
-        limit=kwargs["limit"],
-        data_dir=kwargs["data_dir"],
-        allow_download=not kwargs["offline"],
-        model_options=parse_key_values(kwargs["model_option"], "--model-option"),
-        judge_options=judge_options,
-        evaluator_options=parse_key_values(kwargs["eval_option"], "--eval-option"),
-        generation_params=parse_key_values(kwargs["gen_param"], "--gen-param"),
-        judge_batch_size=kwargs["judge_batch"],
-        n_bootstrap=kwargs["bootstrap"],
-        barrier_timeout_s=kwargs["barrier_timeout"],
-        retry_failed=kwargs["retry_failed"],
-        progress=not kwargs["quiet"] and sys.stderr.isatty(),
-        **overrides,
-    )
+    for field, parsed in (("judge_options", judge_options),
+                          ("model_options", parse_key_values(kwargs["model_option"], "--model-option")),
+                          ("evaluator_options", parse_key_values(kwargs["eval_option"], "--eval-option")),
+                          ("generation_params", parse_key_values(kwargs["gen_param"], "--gen-param"))):
+        if parsed:
+            values[field] = parsed
+    values.update(overrides)
+    try:
+        config = load_config(RunConfig, kwargs["config_file"], base=base, values=values)
+    except ConfigError as exc:
+        if "missing required setting 'benchmark'" in str(exc):
+            from echo4o_eval.spec import benchmark_names
+
+            raise click.UsageError("Missing option '--benchmark' / '-b' (or `benchmark:` in --config). "
+                                   f"Benchmarks: {', '.join(benchmark_names())}") from exc
+        if "missing required setting 'model'" in str(exc):
+            raise click.UsageError("Missing option '--model' / '-m' (or `model:` in --config). "
+                                   "See `--help` for the model forms.") from exc
+        _fail(exc)
+    if kwargs["print_config"]:
+        try:
+            check_config_secrets(config)
+        except ValueError as exc:
+            _fail(exc)
+        click.echo(dump_config(config), nl=False)
+        context.exit(0)
+    return config
 
 
 def _execute(config, min_coverage: float, quiet: bool = False) -> None:

@@ -140,7 +140,8 @@ def test_changed_config_refused_then_new_run(tmp_path, data_dir):
             "--bootstrap", "0"]
     assert _cli(*base).returncode == 0
     changed = _cli(*base, "--mode", "parity")
-    assert changed.returncode == 1 and "different configuration (changed:" in changed.stderr
+    assert changed.returncode == 1 and "different configuration:" in changed.stderr
+    assert "mode: 'default' -> 'parity'" in changed.stderr  # each changed setting, old and new
     fresh = _cli(*base, "--mode", "parity", "--new-run")
     assert fresh.returncode == 0 and "-2" in fresh.stdout.splitlines()[0]
 

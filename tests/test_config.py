@@ -136,3 +136,43 @@ def test_post_init_validation_becomes_a_config_error():
 
     with pytest.raises(ConfigError, match="steps must be at least 1, not 0"):
         load_config(Positive, overrides=["steps=0"])
+
+
+# ---- run/score: --config FILE.yaml, flags win, --print-config ----
+
+def invoke(*args):
+    from click.testing import CliRunner
+
+    from echo4o_eval.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_config_file_with_flags_winning_and_print_config(tmp_path):
+    from echo4o_eval.runner import RunConfig
+
+    path = write(tmp_path, "benchmark: geneval\nmodel: folder:imgs\nseed: 1\nlimit: 5\n"
+                           "generation_params: {steps: 20, guidance: 4}\n")
+    result = invoke("run", "--config", str(path), "--seed", "7", "--gen-param", "steps=30", "--print-config")
+    assert result.exit_code == 0, result.output
+    printed = write(tmp_path, result.output)
+    config = load_config(RunConfig, printed)
+    assert (config.benchmark, config.model, config.seed, config.limit) == ("geneval", "folder:imgs", 7, 5)
+    assert config.generation_params == {"steps": 30, "guidance": 4}
+    assert config.runs_root == "runs" and config.n_bootstrap == 1000  # CLI defaults fill the rest
+    score = invoke("score", "--config", str(printed), "--print-config")
+    assert "require_existing_images: true" in score.output
+
+
+def test_cli_config_errors_name_the_file_and_the_key(tmp_path):
+    path = write(tmp_path, "benchmark: geneval\nmodel: folder:imgs\ngen_params: {steps: 2}\n")
+    result = invoke("run", "--config", str(path), "--print-config")
+    assert result.exit_code == 1
+    assert f"{path}: unknown key 'gen_params'" in result.output
+    assert "did you mean 'generation_params'" in result.output
+
+
+def test_cli_missing_benchmark_lists_the_benchmarks():
+    result = invoke("run", "--model", "folder:imgs")
+    assert result.exit_code == 2
+    assert "Missing option '--benchmark'" in result.output and "geneval_pp" in result.output
