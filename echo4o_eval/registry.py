@@ -137,7 +137,7 @@ class Registry(Generic[T]):
             obj = self._import(name, target, source)
             if getattr(obj, "replaces_builtin", False) is True:
                 self._entries[name] = obj
-                self._sources[name] = f"{source}, replacing built-in {existing}"
+                self._sources[name] = f"{source}, replacing {existing}"
                 self._plugin_names.add(name)
                 return
             hint = " (set replaces_builtin = True on the plugin object to replace it on purpose)"

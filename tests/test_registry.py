@@ -56,3 +56,68 @@ def test_plugins_from_entry_points(monkeypatch):
 def test_import_object_needs_colon():
     with pytest.raises(ValueError, match="module:attr"):
         import_object("os.path.join")
+
+
+def _with_plugins(monkeypatch, group, *entries):
+    import importlib.metadata as md
+
+    eps = [md.EntryPoint(name=n, value=v, group=group) for n, v in entries]
+    monkeypatch.setattr(md, "entry_points", lambda group: [e for e in eps if e.group == group])
+
+
+class _Replacing:
+    replaces_builtin = True
+
+
+REPLACING = _Replacing()
+
+
+def test_plugin_named_like_a_builtin_is_an_error_naming_both(monkeypatch):
+    _with_plugins(monkeypatch, "echo4o_eval.test", ("getcwd", "os:getpid"))
+    reg = Registry("thing", entry_point_group="echo4o_eval.test",
+                   builtins=lambda: {"getcwd": ("os:getcwd", "built-in os:getcwd")})
+    with pytest.raises(DuplicateNameError) as info:
+        reg.names()
+    message = str(info.value)
+    assert "built-in os:getcwd" in message and "'getcwd' = 'os:getpid'" in message
+    assert "replaces_builtin" in message
+
+
+def test_plugin_may_replace_a_builtin_when_it_opts_in(monkeypatch):
+    _with_plugins(monkeypatch, "echo4o_eval.test", ("getcwd", "test_registry:REPLACING"))
+    reg = Registry("thing", entry_point_group="echo4o_eval.test",
+                   builtins=lambda: {"getcwd": ("os:getcwd", "built-in os:getcwd")})
+    assert reg.get("getcwd") is REPLACING
+    assert "replacing built-in os:getcwd" in reg.source("getcwd")
+
+
+def test_two_plugins_with_one_name_are_an_error_even_when_opting_in(monkeypatch):
+    _with_plugins(monkeypatch, "echo4o_eval.test", ("x", "test_registry:REPLACING"),
+                  ("x", "test_registry:REPLACING"))
+    reg = Registry("thing", entry_point_group="echo4o_eval.test")
+    with pytest.raises(DuplicateNameError, match="registered twice"):
+        reg.names()
+
+
+def test_plugin_benchmark_named_like_a_builtin_is_refused(monkeypatch):
+    from echo4o_eval import catalog
+    from echo4o_eval.spec import load_benchmark
+
+    _with_plugins(monkeypatch, "echo4o_eval.benchmarks", ("geneval", "os:getcwd"))
+    fresh = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks",
+                     builtins=catalog.builtin_benchmarks)
+    monkeypatch.setattr("echo4o_eval.spec.BENCHMARKS", fresh)
+    with pytest.raises(DuplicateNameError, match="built-in benchmarks/geneval.*'geneval' = 'os:getcwd'"):
+        load_benchmark("geneval")
+
+
+def test_a_benchmark_entry_that_is_not_a_benchmark_is_named(monkeypatch):
+    from echo4o_eval import catalog
+    from echo4o_eval.spec import SpecError, load_benchmark
+
+    _with_plugins(monkeypatch, "echo4o_eval.benchmarks", ("odd", "os.path:sep"))
+    fresh = Registry("benchmark", entry_point_group="echo4o_eval.benchmarks",
+                     builtins=catalog.builtin_benchmarks)
+    monkeypatch.setattr("echo4o_eval.spec.BENCHMARKS", fresh)
+    with pytest.raises(SpecError, match="plugin entry point 'odd'.*expected an echo4o_eval.spec.Benchmark"):
+        load_benchmark("odd")
