@@ -77,3 +77,18 @@ def test_a_benchmark_object_is_accepted(tmp_path, common):
     outcome = evaluate(load_benchmark("geneval"), grey, run_dir=tmp_path / "run", model_id="grey",
                        generate_only=True, **common)
     assert outcome.generated == N_PROMPTS and outcome.result is None
+
+
+def test_the_python_api_doc_examples_run(tmp_path, monkeypatch, data_dir, capsys):
+    """docs/python_api.md: its first example and its config example run as written."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "python_api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECHO4O_DATA_DIR", str(data_dir))
+    exec(compile(blocks[0], "docs/python_api.md", "exec", dont_inherit=True), {"__name__": "docs_example"})
+    assert capsys.readouterr().out.splitlines()[0] == "1.0 0.0"
+    assert (tmp_path / "runs" / "python-api" / "result.json").exists()
+    exec(compile(blocks[-1], "docs/python_api.md", "exec", dont_inherit=True), {"__name__": "docs_example"})
+    assert "- 500" in capsys.readouterr().out
