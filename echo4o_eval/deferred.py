@@ -112,9 +112,12 @@ class DeferredJudge(_Deferred):
 def deferred_model(spec: str, options: Mapping[str, Any]):
     """A DeferredModel for a heavy built-in kind, else None (the caller builds it now)."""
     from echo4o_eval.models.identity import source_identity
-    from echo4o_eval.models.resolve import split_model_spec
+    from echo4o_eval.models.resolve import ModelSpecError, split_model_spec
 
-    name, argument = split_model_spec(spec)
+    try:
+        name, argument = split_model_spec(spec)
+    except ModelSpecError:  # building it says what is wrong
+        return None
     if name not in DEFERRED_MODELS or not argument:
         return None
     return DeferredModel(spec, options, source_identity(argument, options.get("revision")))

@@ -199,11 +199,12 @@ def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> Run
     runner = Runner(config, benchmark)
     spec = runner.spec
     samples = runner.load_samples()
-    if model is None:
+    from_spec = model is None
+    if from_spec:
         model = deferred_model(config.model, config.model_options) or make_model(
             config.model, config.model_options)
     try:
-        identity = identity_of(model, config.model_id, config.step)
+        identity = identity_of(model, config.model_id, config.step, config.model if from_spec else None)
         if config.require_existing_images and getattr(model, "generates", True):
             raise ValueError(
                 f"`score` reads existing images, but {config.model!r} generates them; "

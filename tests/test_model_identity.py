@@ -150,3 +150,23 @@ def test_unknown_generation_params_are_errors_unless_allowed(tmp_path, settings)
     assert not (tmp_path / "run").exists()  # refused before the run directory was made
     outcome = evaluate("geneval", spec, run_dir=tmp_path / "run", allow_unknown_params=True, **typo)
     assert outcome.generated == N_PROMPTS
+
+
+def test_a_model_built_from_a_spec_without_identity_is_named_by_its_spec(tmp_path, data_dir, monkeypatch):
+    from PIL import Image
+
+    from echo4o_eval import evaluate
+    from echo4o_eval.models.callable_model import CallableModel
+
+    class ApiLike(CallableModel):  # an adapter without identity(), as image APIs and old plugins
+        identity = None
+
+    def factory(spec, options):
+        return ApiLike(lambda prompts: [Image.new("RGB", (8, 8)) for _ in prompts])
+
+    monkeypatch.setattr("echo4o_eval.runner.make_model", factory)
+    outcome = evaluate("geneval", "someapi:model-x", None, run_dir=tmp_path / "run", generate_only=True,
+                       limit=1, images_per_prompt=1, data_dir=data_dir, allow_download=False, progress=False)
+    assert outcome.generated == 1
+    identity = load_run(tmp_path / "run").manifest["model"]["identity"]
+    assert identity == {"kind": "spec", "spec": "someapi:model-x"}

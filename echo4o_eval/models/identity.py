@@ -132,12 +132,14 @@ def source_identity(source: str, revision: str | None = None) -> dict[str, Any]:
     return hub_identity(source, revision)
 
 
-def identity_of(model: Any, model_id: str | None = None, step: int | None = None) -> dict[str, Any]:
+def identity_of(model: Any, model_id: str | None = None, step: int | None = None,
+                spec: str | None = None) -> dict[str, Any]:
     """The identity recorded for ``model``: its ``identity()`` plus the caller's ``model_id``/``step``.
 
     A model that cannot name its weights (no ``identity()``, or one returning None, as an
     in-memory pipeline does) needs ``model_id`` or ``step``; without them this raises
-    ModelIdentityError saying so.
+    ModelIdentityError saying so. A model built from a spec string (``spec``: an image API,
+    a plugin adapter without ``identity()``) is named by that spec instead.
 
     >>> identity_of(object())
     Traceback (most recent call last):
@@ -147,6 +149,8 @@ def identity_of(model: Any, model_id: str | None = None, step: int | None = None
     method = getattr(model, "identity", None)
     own = method() if callable(method) else None
     given = {k: v for k, v in (("model_id", model_id), ("step", step)) if v is not None}
+    if own is None and not given and spec:
+        own = {"kind": "spec", "spec": spec}
     if own is None and not given:
         what = "it has no identity()" if method is None else "it has no checkpoint on disk"
         name = getattr(model, "id", None) or type(model).__name__
