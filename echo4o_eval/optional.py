@@ -30,7 +30,7 @@ JUDGE_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mask2former-clip": ("detect", ("torch", "torchvision", "transformers", "open_clip")),
     "owlv2-clip": ("detect", ("torch", "torchvision", "transformers", "open_clip")),
     "local-vlm": ("vlm", ("torch", "transformers", "accelerate")),
-    "mmdet-clip": ("mmdet", ("torch", "open_clip", "mmengine", "mmdet", "mmcv")),
+    "mmdet-clip": ("detect,mmdet", ("torch", "open_clip", "mmengine", "mmdet", "mmcv")),
 }
 
 
@@ -51,7 +51,7 @@ def _message(missing: Sequence[str], extra: str, what: str = "") -> str:
     names = ", ".join(missing)
     verb = "is" if len(missing) == 1 else "are"
     text = f"{names} {verb} not installed{what}; install it with: {install_hint(extra)}"
-    if extra == "mmdet":
+    if "mmdet" in extra.split(","):
         text += ". " + MMCV_HINT
     return text
 
@@ -61,7 +61,10 @@ def require_module(name: str, extra: str):
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] != name.split(".")[0]:
+        missing = (exc.name or name).split(".")[0]
+        if missing == "mmcv" and "mmdet" in extra.split(","):  # mmdet installed, mmcv not
+            raise MissingDependencyError(_message(["mmcv"], extra)) from exc
+        if missing != name.split(".")[0]:
             raise
         raise MissingDependencyError(_message([name], extra)) from exc
 

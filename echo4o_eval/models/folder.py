@@ -8,8 +8,11 @@ Layouts, tried in this order for each (sample, image index) unless ``layout`` is
 ``flat``        ``DIR/<sample id>.(png|jpg|jpeg|webp)`` (Echo-4o scripts: 1-based line or id;
                 DPG-Bench: ``<item_id>.png``, possibly a 2x2 grid); only image index 0
 
-A missing file becomes ``missing_image``; a file that cannot be decoded ``bad_image``;
-neither stops the run. In the GenEval layout, a ``metadata.jsonl`` whose tag/include
+A missing file becomes ``missing_image``; a file that cannot be decoded, or that declares more
+than ``max_image_pixels`` pixels (option; default Pillow's limit, about 179 million: a
+decompression bomb), ``bad_image``; neither stops the run. Every path stays inside the folder:
+a sample id or tag that would lead elsewhere (``../x``, an absolute path) is not looked up in
+that layout, and a sample found by no layout is ``missing_image`` saying why. In the GenEval layout, a ``metadata.jsonl`` whose tag/include
 differ from the benchmark's sample marks the image ``bad_image`` (wrong prompt order).
 
 Example:
@@ -24,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -34,22 +38,43 @@ LAYOUTS = ("ours", "geneval", "omnicontext", "flat")
 FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def check_image(path: Path) -> str | None:
-    """None if the image decodes fully, else the reason.
+def check_image(path: Path, max_pixels: int | None = None) -> str | None:
+    """None if the image decodes fully, else the reason (naming the file).
 
     >>> check_image(Path("/nonexistent.png")).startswith("cannot open")
     True
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from echo4o_eval.judges.images import ImageLoadError, open_limited
 
     try:
-        with Image.open(path) as image:
+        with open_limited(path, max_pixels) as image:
             image.load()
             if image.width == 0 or image.height == 0:
-                return "image has zero size"
+                return f"{path}: image has zero size"
+    except ImageLoadError as exc:  # a decompression bomb
+        return str(exc)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         return f"cannot open {path}: {exc}"
     return None
+
+
+def inside(root: Path, *parts: str) -> Path | None:
+    """``root/part/...`` if every part is a plain relative name that stays inside ``root``, else None.
+
+    >>> inside(Path("/data"), "multi_object", "12.png")
+    PosixPath('/data/multi_object/12.png')
+    >>> inside(Path("/data"), "x", "../../etc/passwd.png"), inside(Path("/data"), "/etc/passwd.png")
+    (None, None)
+    """
+    for part in parts:
+        if not part or "\x00" in part or os.path.isabs(part) or Path(part).is_absolute():
+            return None
+        if any(piece in ("..", "") for piece in part.replace("\\", "/").split("/")):
+            return None
+    candidate = Path(os.path.normpath(root.joinpath(*parts)))
+    return candidate if candidate.is_relative_to(root) else None
 
 
 class FolderModel:
@@ -58,7 +83,7 @@ class FolderModel:
     batch_size = 64
     generates = False  # the runner's `score` command accepts only models that do not generate
 
-    def __init__(self, root: str | Path, layout: str = "auto") -> None:
+    def __init__(self, root: str | Path, layout: str = "auto", max_image_pixels: int | None = None) -> None:
         self.root = Path(root).expanduser().absolute()  # records stay valid from any directory
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {self.root} does not exist")
@@ -67,6 +92,7 @@ class FolderModel:
         if layout != "auto" and layout not in LAYOUTS:
             raise ValueError(f"unknown folder layout {layout!r}; choose auto or one of {LAYOUTS}")
         self.layout = layout
+        self.max_image_pixels = None if max_image_pixels in (None, "") else int(max_image_pixels)
         self.id = f"folder:{self.root}"
 
     def candidates(self, request: GenerationRequest) -> list[tuple[str, Path]]:
@@ -79,11 +105,29 @@ class FolderModel:
             found.append(
                 ("geneval", self.root / f"{request.sample_index:05d}" / "samples" / f"{index:04d}.png")
             )
-        if self.layout in ("auto", "omnicontext") and index == 0:
-            found.append(("omnicontext", self.root / request.tag / f"{request.sample_id}.png"))
+        if self.layout in ("auto", "omnicontext") and index == 0 and request.tag:
+            path = inside(self.root, request.tag, f"{request.sample_id}.png")
+            if path is not None:
+                found.append(("omnicontext", path))
         if self.layout in ("auto", "flat") and index == 0:
-            found.extend(("flat", self.root / f"{request.sample_id}{s}") for s in FLAT_SUFFIXES)
+            paths = [inside(self.root, f"{request.sample_id}{s}") for s in FLAT_SUFFIXES]
+            found.extend(("flat", path) for path in paths if path is not None)
         return found
+
+    def _refused(self, request: GenerationRequest) -> str:
+        """Why some layouts were not looked up for this request ("" if none was refused)."""
+        if request.image_index != 0:
+            return ""
+        refused = []
+        if self.layout in ("auto", "omnicontext") and request.tag and \
+                inside(self.root, request.tag, f"{request.sample_id}.png") is None:
+            refused.append("omnicontext")
+        if self.layout in ("auto", "flat") and inside(self.root, f"{request.sample_id}.png") is None:
+            refused.append("flat")
+        if not refused:
+            return ""
+        return (f"; sample id {request.sample_id!r} with tag {request.tag!r} would lead outside "
+                f"{self.root}, so the {' and '.join(refused)} layout was not looked up")
 
     def _geneval_mismatch(self, path: Path, request: GenerationRequest) -> str | None:
         meta_path = path.parent.parent / "metadata.jsonl"
@@ -106,7 +150,7 @@ class FolderModel:
         for layout, path in self.candidates(request):
             if not path.is_file():
                 continue
-            problem = check_image(path)
+            problem = check_image(path, self.max_image_pixels)
             if problem is None and layout == "geneval":
                 problem = self._geneval_mismatch(path, request)
             status = Status.OK if problem is None else Status.BAD_IMAGE
@@ -119,13 +163,14 @@ class FolderModel:
                 params={"layout": layout},
                 error=problem,
             )
-        tried = ", ".join(str(p) for _, p in self.candidates(request)[:3])
+        tried = ", ".join(str(p) for _, p in self.candidates(request)[:3]) or "nothing"
         return Generation(
             request.sample_id,
             request.image_index,
             None,
             Status.MISSING_IMAGE,
-            error=f"no image for sample {request.sample_id} #{request.image_index} (looked for {tried})",
+            error=f"no image for sample {request.sample_id} #{request.image_index} (looked for "
+                  f"{tried}){self._refused(request)}",
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -134,7 +179,8 @@ class FolderModel:
 
     def describe(self) -> Mapping[str, Any]:
         """Settings for the run manifest."""
-        return {"type": "folder", "root": str(self.root), "layout": self.layout}
+        return {"type": "folder", "root": str(self.root), "layout": self.layout,
+                "max_image_pixels": self.max_image_pixels}
 
     def identity(self) -> dict[str, Any]:
         """The folder read from (its images are checked on every run, so the path names them)."""
@@ -146,7 +192,8 @@ class FolderModel:
 
 
 def make_folder_model(argument: str, options: Mapping[str, Any]) -> FolderModel:
-    """Registry factory for ``folder:DIR`` (option ``layout``)."""
+    """Registry factory for ``folder:DIR`` (options ``layout``, ``max_image_pixels``)."""
     if not argument:
         raise ValueError("folder model needs a directory: folder:DIR")
-    return FolderModel(argument, layout=str(options.get("layout", "auto")))
+    return FolderModel(argument, layout=str(options.get("layout", "auto")),
+                       max_image_pixels=options.get("max_image_pixels"))
