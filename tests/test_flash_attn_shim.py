@@ -6,10 +6,11 @@ import math
 import sys
 
 import pytest
-import torch
 
-from echo4o_eval.models import flash_attn_shim
-from echo4o_eval.models.flash_attn_shim import flash_attn_varlen_func, provide_flash_attn
+torch = pytest.importorskip("torch")  # the shim is torch code (gen extra)
+
+from echo4o_eval.models import flash_attn_shim  # noqa: E402
+from echo4o_eval.models.flash_attn_shim import flash_attn_varlen_func, provide_flash_attn  # noqa: E402
 
 
 def naive_varlen(q, k, v, cu_q, cu_k, causal, scale=None):
@@ -111,3 +112,23 @@ def test_bagel_style_import_gets_the_real_flash_attn_when_present(tmp_path, monk
     assert not shimmed
     assert module.flash_attn_varlen_func() == "real"
     monkeypatch.delitem(sys.modules, "flash_attn", raising=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("causal", [False, True])
+def test_bf16_on_the_gpu_matches_the_fp32_reference(causal):
+    generator = torch.Generator().manual_seed(7)
+    lens_q, lens_k = [64, 7, 130], [96, 7, 130]
+    q = torch.randn(sum(lens_q), 8, 64, generator=generator)
+    k = torch.randn(sum(lens_k), 2, 64, generator=generator)
+    v = torch.randn(sum(lens_k), 2, 64, generator=generator)
+    cu_q = torch.tensor([0, 64, 71, 201], dtype=torch.int32)
+    cu_k = torch.tensor([0, 96, 103, 233], dtype=torch.int32)
+    expected = flash_attn_varlen_func(q, k, v, cu_q, cu_k, 130, 130, causal=causal)
+    on_gpu = [t.cuda().bfloat16().requires_grad_() for t in (q, k, v)]
+    got = flash_attn_varlen_func(*on_gpu, cu_q.cuda(), cu_k.cuda(), 130, 130, causal=causal)
+    assert got.dtype == torch.bfloat16 and got.is_cuda
+    torch.testing.assert_close(got.float().cpu(), expected, rtol=2e-2, atol=2e-2)
+    got.float().sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in on_gpu)
