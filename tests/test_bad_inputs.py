@@ -174,3 +174,14 @@ def test_judges_read_bombs_as_bad_images(tmp_path, side):
     with pytest.raises(ImageLoadError) as error:
         load_rgb(path)
     assert error.value.status is Status.BAD_IMAGE and str(path) in str(error.value)
+
+
+def test_parity_prompt_offline_says_how_to_provide_it(tmp_path, monkeypatch):
+    from echo4o_eval.prompts.official import OFFICIAL_PROMPTS, OfficialPromptError, load_official_prompt
+
+    monkeypatch.delenv("ECHO4O_PROMPTS_DIR", raising=False)
+    monkeypatch.delenv("ECHO4O_OFFICIAL_SCRIPTS_DIR", raising=False)
+    with pytest.raises(OfficialPromptError) as error:
+        load_official_prompt(sorted(OFFICIAL_PROMPTS)[0], cache_dir=tmp_path, download=False)
+    message = str(error.value)
+    assert "without --offline" in message and "ECHO4O_PROMPTS_DIR" in message

@@ -176,7 +176,11 @@ def _script_source(script: Script, scripts_dir: Path | None, cache_dir: Path, do
     cached = cache_dir / script.repo.replace("/", "__") / script.commit / script.path
     if not cached.is_file():
         if not download:
-            raise OfficialPromptError(f"official script {script.url} is not cached and downloads are off")
+            raise OfficialPromptError(
+                f"official script {script.url} (parity mode's judge prompt) is not cached and "
+                "downloads are off: run once without --offline to cache it, or set "
+                "ECHO4O_OFFICIAL_SCRIPTS_DIR to a folder holding the official scripts, or "
+                "ECHO4O_PROMPTS_DIR to a folder of the official prompt texts")
         try:
             with urllib.request.urlopen(script.url, timeout=60) as response:
                 data = response.read()
