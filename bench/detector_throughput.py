@@ -63,8 +63,9 @@ Usage::
     python bench/detector_throughput.py                 # tiny random models, CPU
     python bench/detector_throughput.py --full-size --quick   # cuda: 64 images, no memory run
 
-Runs from a bare checkout too (no ``pip install -e .``): ``benchmarks/`` is mapped to
-``echo4o_eval.benchmarks`` as pyproject.toml does. Offline: random weights only.
+Runs from a bare checkout too (no ``pip install -e .``): the package itself imports
+``benchmarks/`` as ``echo4o_eval.benchmarks`` there (echo4o_eval/checkout.py). Offline:
+random weights only.
 """
 
 from __future__ import annotations
@@ -82,24 +83,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 OFFICIAL_MAX_PER_IMAGE = 100  # mmdet Mask2Former test_cfg max_per_image
 OFFICIAL_MAX_OBJECTS = 16  # GenEval: at most 16 detections per class
-
-
-def map_benchmarks_package() -> None:
-    """Without an installed package, import ``benchmarks/`` as ``echo4o_eval.benchmarks``
-    (pyproject.toml's package-dir mapping), so the script runs from a plain checkout."""
-    import importlib.util
-
-    import echo4o_eval
-
-    if importlib.util.find_spec("echo4o_eval.benchmarks") is not None:
-        return
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    spec = importlib.util.spec_from_file_location("echo4o_eval.benchmarks", folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])  # fmt: skip
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["echo4o_eval.benchmarks"] = module
-    spec.loader.exec_module(module)
-    echo4o_eval.benchmarks = module
 
 
 def load_metadata(path: str | None) -> list[dict]:
@@ -311,7 +294,6 @@ def main() -> None:
     if args.quick:
         args.images, args.stream_images = 64, 0
     began = time.perf_counter()
-    map_benchmarks_package()
 
     import statistics
     import warnings

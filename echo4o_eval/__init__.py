@@ -10,6 +10,10 @@ Example:
 
 __version__ = "0.1.0"
 
+from echo4o_eval import checkout as _checkout  # noqa: E402 - a source checkout maps benchmarks/ etc.
+
+_checkout.install()
+
 __all__ = ["__version__", "evaluate"]
 
 

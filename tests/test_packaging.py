@@ -68,3 +68,22 @@ def test_installed_wheel_works_outside_the_checkout(wheel, tmp_path, data_dir):
     cli = subprocess.run([sys.executable, "-m", "echo4o_eval", "validate", "--offline", "--data-dir", str(data_dir),
                           "geneval_pp"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert cli.returncode == 0 and "geneval_pp: ok, 280 samples" in cli.stdout, cli.stderr
+
+
+def test_a_bare_checkout_imports_the_mapped_packages(tmp_path):
+    """Without any install (no .pth, no editable finder: python -S), the checkout's
+    benchmarks/, training/ and data_gen/ import under their wheel names, and no bench script
+    patches sys.modules to get there."""
+    import sysconfig
+
+    code = (f"import sys; sys.path[:0] = [{str(REPO)!r}, {sysconfig.get_paths()['purelib']!r}];"
+            "import echo4o_eval.benchmarks.geneval as g, echo4o_eval.training, echo4o_eval.data_gen;"
+            "from echo4o_eval.spec import benchmark_names;"
+            "print(g.__file__); print(benchmark_names())")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == str(REPO / "benchmarks" / "geneval" / "__init__.py")
+    assert lines[1] == str(BENCHMARKS)
+    for script in (REPO / "bench").glob("*.py"):
+        assert "sys.modules[" not in script.read_text(), script.name
