@@ -165,6 +165,9 @@ class Benchmark:
     sample_loader: Callable[..., list]
     evaluator_factory: Callable[..., Any]
     replaces_builtin: bool = False
+    # How the report renders a sample (optional; the report falls back to its metadata):
+    checklist_text: Callable[..., str] | None = None  # sample -> its requirements in words
+    checklist_items: Callable[..., list] | None = None  # sample -> numbered requirement wording
 
     @classmethod
     def from_yaml(cls, path: str | Path, sample_loader: Callable[..., list],

@@ -22,4 +22,19 @@ def make_evaluator(spec: BenchmarkSpec, judge_kind: str, options: Mapping[str, A
     return GenEvalPlusPlusVLMEvaluator(options, spec=spec)
 
 
-benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator)
+def checklist_text(sample) -> str:
+    """The official checklist of a sample (what the judge is asked to verify)."""
+    from echo4o_eval.benchmarks.geneval_pp.prompts import official_checklist
+
+    return official_checklist(sample.metadata)
+
+
+def checklist_items(sample) -> list[str]:
+    """Wording of the numbered requirements our prompt pack asks the judge about."""
+    from echo4o_eval.benchmarks.geneval_pp.prompts import echo4o_user_text
+
+    return echo4o_user_text(sample.metadata)[1]
+
+
+benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator,
+                                checklist_text=checklist_text, checklist_items=checklist_items)

@@ -105,26 +105,38 @@ def _reasons_from_reply(judgement: Judgement) -> dict[str, str]:
     return out
 
 
-def checklist_items(benchmark_id: str, sample: Sample) -> list[str]:
-    """Wording of the numbered requirements a checklist judge answered (GenEval++ our pack)."""
-    if benchmark_id == "geneval_pp":
-        try:
-            from echo4o_eval.benchmarks.geneval_pp.prompts import echo4o_user_text
+def _rendering(benchmark_id: str, name: str):
+    """The benchmark's own rendering function ``name`` (see echo4o_eval.spec.Benchmark), or
+    None (unknown benchmark, or it has none)."""
+    from echo4o_eval.registry import RegistryError
+    from echo4o_eval.spec import SpecError, load_benchmark
 
-            return echo4o_user_text(sample.metadata)[1]
+    try:
+        return getattr(load_benchmark(benchmark_id), name, None)
+    except (KeyError, RegistryError, SpecError):
+        return None
+
+
+def checklist_items(benchmark_id: str, sample: Sample) -> list[str]:
+    """Wording of the numbered requirements a checklist judge answered, as the benchmark
+    describes them (e.g. GenEval++ with our pack); [] when it does not."""
+    describe = _rendering(benchmark_id, "checklist_items")
+    if describe is not None:
+        try:
+            return list(describe(sample))
         except (ValueError, KeyError, TypeError):
             return []
     return []
 
 
 def checklist_text(benchmark_id: str, sample: Sample) -> str:
-    """The sample's requirements in words: the official GenEval++ checklist, else its metadata
-    as ``key: value`` lines (DPG questions are left to their own table)."""
-    if benchmark_id == "geneval_pp":
+    """The sample's requirements in words, as the benchmark describes them (e.g. the official
+    GenEval++ checklist), else its metadata as ``key: value`` lines (DPG questions are left to
+    their own table)."""
+    describe = _rendering(benchmark_id, "checklist_text")
+    if describe is not None:
         try:
-            from echo4o_eval.benchmarks.geneval_pp.prompts import official_checklist
-
-            return official_checklist(sample.metadata)
+            return str(describe(sample))
         except (ValueError, KeyError, TypeError):
             pass
     lines = []
