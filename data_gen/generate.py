@@ -128,7 +128,7 @@ def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, .
         seed=sample_seed(config.generate.seed, item["id"]),
         output_path=image_path(config.work_path.resolve(), item["subset"], item["id"]),
         reference_images=references,
-        params={**config.generate.params, "task": "multi_reference" if references else "t2i"},
+        params={**config.generate.params, "task": "multi_reference" if references else "text_to_image"},
     )
 
 
