@@ -186,8 +186,11 @@ def _script_source(script: Script, scripts_dir: Path | None, cache_dir: Path, do
                 data = response.read()
         except OSError as exc:
             raise OfficialPromptError(
-                f"cannot download {script.url}: {exc}; pass prompts_dir (a folder of the official "
-                "prompt texts) or set ECHO4O_PROMPTS_DIR") from exc
+                f"cannot download {script.url} (parity mode reads its judge prompt from this official "
+                f"script; it is cached after one download): {exc}. Offline, give a local copy: "
+                "--eval-option prompts_dir=DIR or ECHO4O_PROMPTS_DIR=DIR (the official prompt texts), "
+                "or ECHO4O_OFFICIAL_SCRIPTS_DIR=DIR (the script files); default mode (no --mode "
+                "parity) needs neither") from exc
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".part")
         tmp.write_bytes(data)
