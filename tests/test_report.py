@@ -59,21 +59,31 @@ def report(tmp_path_factory):
 def test_files_exports_and_baselines(report):
     out = report["out"]
     html = (out / "index.html").read_text()
-    assert len(list((out / "thumbs" / "run0").glob("*.jpg"))) == 118  # 2 failed images have no file
+    # 3 runs x 120 images, 2 failed images have no file; thumbnails are keyed by content hash, so
+    # identical images of different runs share one file
+    import re
+
+    items = [it for block in re.findall(r'<script type="application/json" id="gallery-data-\d">(.*?)</script>', html)
+             for it in json.loads(block)]
+    thumbs = {it["thumb"] for it in items if it["thumb"]}
+    assert sum(1 for it in items if it["thumb"]) == 358
+    assert all((out / t).is_file() and t.endswith("_256.jpg") for t in thumbs)
+    assert len(list((out / "thumbs").glob("*/*_256.jpg"))) == len(thumbs)
     assert "<script>window.__pwned" not in html and 'onerror="window.__pwned' not in html
     assert "cdn" not in html.lower() and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     data = json.loads((out / "leaderboard.json").read_text())
     assert data["schema"] == "echo4o-eval/report" and data["schema_version"] == 1
     assert [r["name"] for r in data["leaderboard"]["rows"]][:3] == ["ckpt-100", "ckpt-200", "ckpt-300"]
+    assert [r["runs"] for r in data["leaderboard"]["rows"]][:3] == [["ckpt-100"], ["ckpt-200"], ["ckpt-300"]]
     assert data["leaderboard"]["rows"][3]["published"] is True
     rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
     overall = [r for r in rows if r["run"] == "ckpt-200" and r["tag"] == "" and r["metric"] == "overall"]
     assert len(overall) == 1 and float(overall[0]["ci_low"]) < float(overall[0]["value"])
     md = (out / "leaderboard.md").read_text()
-    assert "(published, not measured)" in md and "Reference &lt;model>" in md
+    assert "(published, not measured)" in md and "Reference &lt;model>" in md and "source: test fixture" in md
     assert r"\toprule" in (out / "leaderboard.tex").read_text()
     assert sorted(p.name for p in (report["root"] / "baselines").iterdir()) == [
-        "ckpt-100.json", "ckpt-200.json", "ckpt-300.json"]
+        f"geneval__ckpt-{k}__mask2former-clip.json" for k in (100, 200, 300)]
 
 
 PROBE = r"""
@@ -84,11 +94,12 @@ PROBE = r"""
   out.rows = board.tBodies[0].rows.length;
   out.published = document.querySelectorAll("#leaderboard tr.published").length;
   out.publishedLabel = document.querySelector("#leaderboard tr.published .badge.ref").textContent;
+  out.cspScript = document.querySelector('meta[http-equiv="Content-Security-Policy"]').content;
   var th = board.querySelector("th.primary");
   th.click();
-  out.sortedDesc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].textContent.trim(); });
+  out.sortedDesc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].querySelector(".name").textContent.trim(); });
   th.click();
-  out.sortedAsc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].textContent.trim(); });
+  out.sortedAsc = Array.prototype.map.call(board.tBodies[0].rows, function (r) { return r.cells[0].querySelector(".name").textContent.trim(); });
   var block = document.querySelector('.gallery-block[data-run="0"]');
   var cards = function () { return block.querySelectorAll(".card").length; };
   out.cardsFirstPage = cards();
@@ -100,7 +111,7 @@ PROBE = r"""
   var set = function (cls, value) { var s = block.querySelector(cls); s.value = value; s.dispatchEvent(new Event("change")); };
   set(".f-tag", "colors");
   out.colorsCount = block.querySelector(".count").textContent;
-  out.colorsTagsOk = Array.prototype.every.call(block.querySelectorAll(".card .badge:nth-child(2)"), function (b) { return b.textContent === "colors"; });
+  out.colorsTagsOk = Array.prototype.every.call(block.querySelectorAll(".group .badge.tag"), function (b) { return b.textContent === "colors"; });
   set(".f-tag", "");
   set(".f-status", "judge_error");
   out.judgeErrorCards = cards();
@@ -109,7 +120,10 @@ PROBE = r"""
   out.failAllRed = Array.prototype.every.call(block.querySelectorAll(".card"), function (c) { return c.classList.contains("v-fail"); });
   out.failCards = cards();
   set(".f-verdict", "");
-  out.prompts = Array.prototype.map.call(block.querySelectorAll(".card .prompt"), function (p) { return p.textContent; }).slice(0, 6);
+  out.worstFirst = Array.prototype.map.call(block.querySelectorAll(".group .group-head .badge.pass, .group .group-head .badge.some, .group .group-head .badge.fail"), function (b) { return b.textContent; }).slice(0, 3);
+  set(".f-sort", "id");
+  out.prompts = Array.prototype.map.call(block.querySelectorAll(".group .prompt"), function (p) { return p.textContent; }).slice(0, 6);
+  out.imagesPerGroup = block.querySelector(".group .imgs").querySelectorAll(".card").length;
   out.reasons = Array.prototype.map.call(block.querySelectorAll(".card .reason"), function (p) { return p.textContent; }).slice(0, 2);
   out.boxes = block.querySelectorAll(".card svg rect").length;
   out.injectedImages = document.querySelectorAll('img[src="x"]').length;
@@ -142,6 +156,25 @@ def _chromium() -> str:
     pytest.skip("chromium not installed (apt-get install -y chromium)")
 
 
+def with_probe(html: str, probe: str) -> str:
+    """The page with ``probe`` (a <script> element) appended and allowed by the page's CSP hash."""
+    from echo4o_eval.report.html import script_hash
+
+    source = probe.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+    assert "'unsafe-inline'" not in html.split("script-src", 1)[1].split('"', 1)[0]
+    html = html.replace("script-src ", f"script-src {script_hash(source)} ", 1)
+    return html.replace("</body>", probe + "</body>")
+
+
+def probe_result(stdout: str) -> dict:
+    """The JSON the probe wrote into <pre id="probe-result">."""
+    import html as html_lib
+
+    marker = '<pre id="probe-result">'
+    assert marker in stdout, stdout[-2000:]
+    return json.loads(html_lib.unescape(stdout.split(marker, 1)[1].split("</pre>", 1)[0]))
+
+
 def _run_chromium(binary: str, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
@@ -154,25 +187,23 @@ def test_report_in_headless_chromium(report):
     out = report["out"]
     probe = out / "probe.html"
     html = (out / "index.html").read_text()
-    probe.write_text(html.replace("</body>", PROBE + "</body>"))
+    probe.write_text(with_probe(html, PROBE))
     done = _run_chromium(binary, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
-    marker = '<pre id="probe-result">'
-    assert marker in done.stdout, done.stdout[-2000:]
-    raw = done.stdout.split(marker, 1)[1].split("</pre>", 1)[0]
-    import html as html_lib
-
-    found = json.loads(html_lib.unescape(raw))
+    found = probe_result(done.stdout)
     assert found["errors"] == ""
+    assert "'unsafe-inline'" not in found["cspScript"].split("script-src", 1)[1].split(";", 1)[0]
     assert found["rows"] == 4 and found["published"] == 1
-    assert found["publishedLabel"] == "published (not measured)"
+    assert found["publishedLabel"] == "published"
     # overall: ckpt-200 (30% of correct images broken) must sort last when best first
     measured = [name for name in found["sortedDesc"] if name.startswith("ckpt")]
     assert measured[-1] == "ckpt-200"
     assert found["sortedAsc"] == list(reversed(found["sortedDesc"]))
     assert (found["cardsFirstPage"], found["cardsSecondPage"], found["cardsLastPage"]) == (48, 48, 24)
-    assert found["count"] == "120 of 120 images"
-    assert found["colorsCount"] == "20 of 120 images" and found["colorsTagsOk"]
+    assert found["count"] == "120 of 120 images · 60 of 60 prompts"
+    assert found["colorsCount"] == "20 of 120 images · 10 of 60 prompts" and found["colorsTagsOk"]
+    assert found["imagesPerGroup"] == 2  # a prompt's images together
+    assert found["worstFirst"][0].startswith("0/")  # worst prompts first: none of its images passed
     assert found["judgeErrorCards"] == 1
     assert found["failAllRed"] and found["failCards"] > 0
     for text in HOSTILE[:2]:
@@ -218,4 +249,4 @@ def test_diff_option_errors(report, tmp_path):
                           ("4:1", "no run '4'"), ("ckpt-100", "expected BASE:OTHER"),
                           ("1:ckpt-100", "both sides are run 'ckpt-100'")]:
         result = CliRunner().invoke(report_command, [*runs, "-o", str(tmp_path / "x"), "--diff", spec])
-        assert result.exit_code == 1 and message in result.output, (spec, result.output)
+        assert result.exit_code == 2 and message in result.output, (spec, result.output)

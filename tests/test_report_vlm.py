@@ -10,7 +10,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from test_report import REPO, _chromium, _run_chromium
+from test_report import REPO, _chromium, _run_chromium, probe_result, with_probe
 from vlm_runfixtures import (
     HOSTILE_OBSERVATION, dpg_reply, dpg_samples, geneval_pp_reply, imagine_reply, omnicontext_reply,
     omnicontext_samples, write_vlm_run,
@@ -104,7 +104,7 @@ def test_dpg_questions_per_crop(vlm_report):
 def test_diff_of_different_benchmarks_is_refused(vlm_report, tmp_path):
     runs = [str(r) for r in vlm_report["runs"]]
     result = CliRunner().invoke(main, ["report", *runs, "-o", str(tmp_path), "--diff", "gpp-vlm:dpg"])
-    assert result.exit_code == 1 and "only runs of the same benchmark can be diffed" in result.output
+    assert result.exit_code == 2 and "only runs of the same benchmark can be diffed" in result.output
 
 
 PROBE = r"""
@@ -118,10 +118,11 @@ PROBE = r"""
         function (r) { return Array.prototype.map.call(r.cells, function (c) { return c.textContent; }).join(" / "); }).join(" || ");
     });
   }
+  document.querySelectorAll(".gallery-block .f-sort").forEach(function (sel) { sel.value = "id"; sel.dispatchEvent(new Event("change")); });
   var gpp = block(0).querySelectorAll(".card");
   out.gppSecond = tableTexts(gpp[1]);
   out.gppNoClass = gpp[1].querySelectorAll("td.ans-no").length;
-  out.gppWide = gpp[1].classList.contains("wide");
+  out.gppGrouped = gpp[0].parentNode === gpp[1].parentNode && gpp[0].getAttribute("data-sid") === gpp[1].getAttribute("data-sid");
   out.imagine = tableTexts(block(1).querySelectorAll(".card")[1]);
   out.imagineBadge = block(1).querySelectorAll(".card")[1].querySelector(".badge.score").textContent;
   var omni = block(2).querySelectorAll(".card");
@@ -158,15 +159,14 @@ def test_vlm_report_in_headless_chromium(vlm_report):
     binary = _chromium()
     out = vlm_report["out"]
     probe = out / "probe.html"
-    probe.write_text(vlm_report["page"].replace("</body>", PROBE + "</body>"))
+    probe.write_text(with_probe(vlm_report["page"], PROBE))
     done = _run_chromium(binary, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
-    raw = done.stdout.split('<pre id="probe-result">', 1)[1].split("</pre>", 1)[0]
-    found = json.loads(html_lib.unescape(raw))
+    found = probe_result(done.stdout)
     assert found["errors"] == ""
     checklist = next(t for t in found["gppSecond"] if t.startswith("judge checklist"))
     assert f"1 / exactly 1 bus, brown in colour / {HOSTILE_OBSERVATION} / no ✗" in checklist
-    assert found["gppNoClass"] >= 2 and found["gppWide"]  # the clause and "correct: no"
+    assert found["gppNoClass"] >= 2 and found["gppGrouped"]  # the clause and "correct: no"
     imagine = next(t for t in found["imagine"] if t.startswith("judge scores"))
     assert "Fantasy Fulfillment / 6 / fantasy element judged for image 1" in imagine
     assert found["imagineBadge"] == "score 6.2"
@@ -177,7 +177,7 @@ def test_vlm_report_in_headless_chromium(vlm_report):
     dpg = next(t for t in found["dpg"] if t.startswith("questions and answers"))
     assert "2 / Is the cat <red>? / 1 / no / no" in dpg
     assert found["boxesHidden"] is True
-    assert found["searchReason"] == "1 of 14 images"  # the search also reads the judge's reason
+    assert found["searchReason"] == "1 of 14 images · 1 of 7 prompts"  # the search also reads the reason
     assert found["injectedImages"] == 0 and found["boldTags"] == 0 and found["pwned"] is None
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)

@@ -200,18 +200,30 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
         click.echo(format_agreement(result, label_a, label_b))
 
 
-@click.command("report")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.command(
+    "report",
+    epilog="Exit codes: 0 = report written; 2 = unusable input (missing or malformed run or "
+           "baseline, bad --diff, a baseline file that exists with other content), one line on "
+           "stderr.",
+)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports/latest"), show_default=True,
               help="Folder for index.html, thumbs/ and leaderboard.{json,csv,md,tex}.")
-@click.option("--published", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None,
-              help="JSON list of published figures to show as reference rows, marked "
-                   "'published (not measured)': [{\"model\", \"benchmark\", \"version\", "
-                   "\"metrics\": {name: value}, \"per_tag\": {tag: {name: value}}, \"source\"}].")
+@click.option("--published", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Published reference figures (a JSON list or the shared published/README.md). "
+                   "Default: $ECHO4O_PUBLISHED, else $ECHO4O_SHARED_DIR/published/README.md, else "
+                   "none. Rows are labelled 'published' with their source; never shipped with "
+                   "the package.")
+@click.option("--no-published", is_flag=True, help="Show no published reference rows.")
+@click.option("--full-images", type=click.Choice(["link", "copy", "none"]), default="link",
+              show_default=True,
+              help="Full-size image links: link into the run folders (absent when only the "
+                   "report folder is uploaded; the page says so), copy them into the report "
+                   "folder's images/ (hard links where possible), or none.")
 @click.option("--thumb-size", type=int, default=256, show_default=True,
-              help="Longest side of gallery thumbnails, in pixels.")
+              help="Longest side of gallery thumbnails, in pixels (thumbnails are reused across "
+                   "builds, keyed by image hash and size).")
 @click.option("--page-size", type=int, default=48, show_default=True,
               help="Gallery images per page (pages render on demand, so large runs stay fast).")
 @click.option("--title", default="echo4o-eval report", show_default=True, help="Page title.")
@@ -220,40 +232,94 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
                    "result; no images) into --baseline-dir, for `echo4o-eval compare`.")
 @click.option("--baseline-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports/baselines"), show_default=True,
-              help="Where --baseline writes <run name>.json.")
+              help="Where --baseline writes <benchmark>[-<variant>]__<model>[@step-K]__<judge>.json.")
+@click.option("--overwrite-baseline", is_flag=True,
+              help="Replace a baseline file that exists with different content (otherwise exit 2).")
 @click.option("--diff", "diff_pairs", multiple=True, metavar="BASE:OTHER",
               help="Diff these two runs (names or 1-based positions in the RUNS given, e.g. "
                    "ckpt-100:ckpt-300 or 1:3). Repeatable. Default: every run against the "
                    "first run of the same benchmark.")
-def report_command(runs, out_dir, published, thumb_size, page_size, title, baseline, baseline_dir,
-                   diff_pairs):
+def report_command(runs, out_dir, published, no_published, full_images, thumb_size, page_size, title,
+                   baseline, baseline_dir, overwrite_baseline, diff_pairs):
     """Write an HTML report of one or more RUNS (run directories or baseline JSON files).
 
-    The report is one self-contained index.html (works offline from file://) with a sortable
-    leaderboard (one row per run, one column per benchmark and per tag, 95% CIs as ± and as
-    bars, coverage warnings), a section per run (per-tag table, failures, a filterable
-    paginated gallery with prompts, checklists, verdicts, judge replies and detector boxes)
-    and a diff view of samples whose verdict flipped: by default every run against the first run
-    of the same benchmark, or the pairs named with --diff. Exports leaderboard.json (versioned schema), .csv, .md and .tex beside it.
+    One self-contained index.html (works offline from file://): a leaderboard with one row per
+    model and judge (runs of different benchmarks join one row), one column per benchmark's
+    primary metric (tag columns behind a toggle), 95% intervals and ranks with ties; plots
+    (radar across benchmarks, per-tag bars with intervals, score-vs-step curves, histograms of
+    0-10 scores, per-prompt scatter in the diff view); a section per run with a gallery grouped
+    by prompt, worst first, filterable by tag, status, verdict, failed requirement and score;
+    and a diff view. Exports leaderboard.json (versioned schema), .csv, .md and .tex beside it.
     """
-    import json
-
     from echo4o_eval.report.html import build_report
     from echo4o_eval.report.runs import load_view
-    from echo4o_eval.store import safe_name
+
+    def unusable(message: str):
+        """Print ``error: MESSAGE`` (one line) and exit 2."""
+        click.echo("error: " + " ".join(str(message).split()), err=True)
+        sys.exit(2)
 
     try:
         views = [load_view(path) for path in runs]
-        path = build_report(views, out_dir, published=published, thumb_px=thumb_size,
-                            page_size=page_size, title=title, diff=list(diff_pairs) or None)
+        targets = baseline_targets(views, baseline_dir, overwrite_baseline) if baseline else []
+        path = build_report(views, out_dir, published=False if no_published else published,
+                            thumb_px=thumb_size, page_size=page_size, title=title,
+                            diff=list(diff_pairs) or None, full_images=full_images)
     except (RunInputError, ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        unusable(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        unusable(f"cannot build the report: {type(exc).__name__}: {exc}")
     click.echo(f"report: {path}")
-    if baseline:
-        baseline_dir.mkdir(parents=True, exist_ok=True)
-        for view in views:
-            target = baseline_dir / f"{safe_name(view.name)}.json"
-            target.write_text(json.dumps(view.to_baseline(), ensure_ascii=False) + "\n",
-                              encoding="utf-8")
-            click.echo(f"baseline: {target}")
+    for target, text, state in targets:
+        if state != "unchanged":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        click.echo(f"baseline: {target} ({state})")
+
+
+def baseline_name(view) -> str:
+    """File name of a run's baseline: ``<benchmark>[-<variant>]__<model>[@step-K]__<judge>.json``.
+
+    >>> from echo4o_eval.report.runs import RunView
+    >>> baseline_name(RunView("r", {"benchmark": "geneval@1.0", "variant": "long",
+    ...     "model": {"spec": "folder:/x/y"}, "judge": {"spec": "mask2former-clip"}}, [], []))
+    'geneval-long__folder__x_y-00bde7fa__mask2former-clip.json'
+    """
+    from echo4o_eval.store import safe_name
+
+    bench = view.benchmark_id + (f"-{view.variant}" if view.variant else "")
+    return f"{safe_name(bench)}__{safe_name(view.model_label)}__{safe_name(view.judge or 'no-judge')}.json"
+
+
+def baseline_targets(views, directory: Path, overwrite: bool) -> list[tuple[Path, str, str]]:
+    """(path, text, state) of each baseline to write; state: new, unchanged or replaced.
+
+    Raises RunInputError when two runs would share a file, or a file exists with other content
+    and ``overwrite`` is False: nothing is written silently over another baseline.
+    """
+    import json
+
+    out, seen = [], {}
+    for view in views:
+        target = directory / baseline_name(view)
+        if target in seen:
+            raise RunInputError(f"--baseline: runs {seen[target]} and {view.name} would both be written to "
+                                f"{target} (same benchmark, variant, model and judge); report them separately")
+        seen[target] = view.name
+        text = json.dumps(view.to_baseline(), ensure_ascii=False) + "\n"
+        state = "new"
+        if target.exists():
+            try:
+                same = json.loads(target.read_text(encoding="utf-8")).get("scores") == json.loads(text)["scores"]
+                old_manifest = json.loads(target.read_text(encoding="utf-8")).get("manifest")
+            except (OSError, ValueError, AttributeError):
+                same, old_manifest = False, None
+            if same and old_manifest == json.loads(text)["manifest"]:
+                state = "unchanged"
+            elif not overwrite:
+                raise RunInputError(f"--baseline: {target} exists with other content (from another run "
+                                    f"or an earlier one); pass --overwrite-baseline to replace it")
+            else:
+                state = "replaced"
+        out.append((target, text, state))
+    return out

@@ -6,9 +6,11 @@ Example:
     >>> r = BenchmarkResult("geneval", "1.0", {"overall": MetricValue(0.5, 10, 10, 0.4, 0.6)}, {}, 5, 10, 10)
     >>> board = build_leaderboard([Entry("run_1", "m&m", "j", "2026-11-28", r)])
     >>> print(to_markdown(board).splitlines()[2])
-    | run_1 | m&m | j | 50.0 ± 10.0 |
+    | m&m | j | run_1 | 50.0 ± 10.0 (#1) |
     >>> "m\\&m" in to_latex(board)
     True
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe("ckpt-1")
+    ("'=HYPERLINK(1)", 'ckpt-1')
 """
 
 from __future__ import annotations
@@ -32,23 +34,38 @@ def to_json(board: Leaderboard, runs: Sequence[Any] = (), generated: str = "") -
                       indent=2, sort_keys=True, ensure_ascii=False)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: Any) -> str:
+    """Text that a spreadsheet shows as text: a leading = + - @ tab or CR gets a ' in front
+    (OWASP's advice against CSV formula injection)."""
+    text = "" if text is None else str(text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def to_csv(board: Leaderboard) -> str:
-    """Long format: one line per (row, column) with value, CI and coverage."""
+    """Long format: one line per (row, column) with value, CI, coverage and rank; text cells are
+    neutralised against spreadsheet formulas (numbers are written as numbers)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "model", "judge", "date", "published", "source", "benchmark", "tag",
-                     "metric", "value", "ci_low", "ci_high", "n", "n_total"])
+    writer.writerow(["run", "model", "judge", "step", "date", "published", "source", "benchmark",
+                     "variant", "tag", "metric", "value", "ci_low", "ci_high", "n", "n_total", "rank"])
     for row in board.rows:
         for column, cell in zip(board.columns, row.cells):
             if cell.value is None and not cell.coverage_warning:
                 continue
-            e = row.entry
-            writer.writerow([e.name, e.model, e.judge, e.date, e.published, e.source,
-                             column.benchmark, column.tag, column.metric,
+            e = next((x for x in row.entries if x.name == cell.run), row.entry)
+            text = [spreadsheet_safe(v) for v in (e.name, e.model, e.judge)]
+            writer.writerow([*text, "" if e.step is None else e.step, spreadsheet_safe(e.date), e.published,
+                             spreadsheet_safe(e.source), spreadsheet_safe(column.benchmark),
+                             spreadsheet_safe(column.variant), spreadsheet_safe(column.tag),
+                             spreadsheet_safe(column.metric),
                              "" if cell.value is None else repr(cell.value),
                              "" if cell.ci_low is None else repr(cell.ci_low),
                              "" if cell.ci_high is None else repr(cell.ci_high),
-                             "" if cell.n is None else cell.n, "" if cell.n_total is None else cell.n_total])
+                             "" if cell.n is None else cell.n, "" if cell.n_total is None else cell.n_total,
+                             spreadsheet_safe(cell.rank)])
     return out.getvalue()
 
 
@@ -58,13 +75,15 @@ def _md(text: str) -> str:
 
 def to_markdown(board: Leaderboard) -> str:
     """GitHub Markdown table; published rows are labelled, coverage gaps get ⚠."""
-    header = ["run", "model", "judge"] + [
+    header = ["model", "judge", "runs"] + [
         f"{c.label} {'↑' if c.higher_is_better else '↓'}" for c in board.columns]
     lines = ["| " + " | ".join(_md(h) for h in header) + " |", "|" + "---|" * len(header)]
     for row in board.rows:
-        name = row.entry.name + (" (published, not measured)" if row.entry.published else "")
-        cells = [c.text + (" ⚠" if c.coverage_warning else "") for c in row.cells]
-        lines.append("| " + " | ".join(_md(x) for x in [name, row.entry.model, row.entry.judge] + cells) + " |")
+        name = row.name + (" (published, not measured)" if row.entry.published else "")
+        runs = ("source: " + row.entry.source) if row.entry.published else row.runs
+        cells = [c.text + (f" (#{c.rank})" if c.rank else "") + (" ⚠" if c.coverage_warning else "")
+                 for c in row.cells]
+        lines.append("| " + " | ".join(_md(x) for x in [name, row.entry.judge, runs] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +108,7 @@ def to_latex(board: Leaderboard) -> str:
         for c in board.columns]
     lines = [r"\begin{tabular}{" + cols + "}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for row in board.rows:
-        cells = [latex_escape(row.entry.model), latex_escape(row.entry.judge)]
+        cells = [latex_escape(row.name), latex_escape(row.entry.judge)]
         cells += [latex_escape(c.text).replace(" ± ", r" $\pm$ ").replace("—", "--") for c in row.cells]
         if row.entry.published:
             cells = [r"\textit{" + c + "}" for c in cells]

@@ -1,201 +1,48 @@
-"""Self-contained HTML report of one or more runs: leaderboard, per-run sections, diff view.
+"""Self-contained HTML report of one or more runs: leaderboard, plots, per-run sections, diffs.
 
-The page is one ``index.html`` (inline CSS and JS, no network) plus ``thumbs/`` JPEG thumbnails
-it links to; it works from ``file://``. Next to it: ``leaderboard.json`` (schema
-``echo4o-eval/report`` v1), ``.csv``, ``.md`` and ``.tex``. Leaderboard and tables are rendered by jinja2 with
-autoescaping; the gallery (which can hold thousands of images) is rendered page by page in the
-browser from JSON embedded in the page, with every string set through ``textContent``, so
-prompts, judge replies and file names always show as text.
+The page is one ``index.html`` (inline CSS, one inline script allowed by its sha256 in the
+Content-Security-Policy, inline SVG plots, no network) plus ``thumbs/`` (and ``images/`` with
+``full_images="copy"``); it works from ``file://``. Next to it: ``leaderboard.json`` (schema
+``echo4o-eval/report``), ``.csv``, ``.md`` and ``.tex``. Tables and plots are rendered by
+jinja2 with autoescaping; the gallery is rendered page by page in the browser from JSON
+embedded in the page, every string set through ``textContent``.
 
 Example:
     >>> import tempfile
-    >>> path = build_report([], tempfile.mkdtemp())
+    >>> path = build_report([], tempfile.mkdtemp(), published=False)
     >>> path.name, sorted(p.name for p in path.parent.iterdir())[:2]
     ('index.html', ['index.html', 'leaderboard.csv'])
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from echo4o_eval.store import RunStore
-from echo4o_eval.report.leaderboard import Entry, build_leaderboard, format_value, load_published
+from echo4o_eval.report import plots
+from echo4o_eval.report.gallery import (
+    diff_rows, gallery_items, image_file, item_value, prompt_means, reference_files,
+)
+from echo4o_eval.report.leaderboard import Entry, build_leaderboard, format_value, full_scale
 from echo4o_eval.report.runs import RunView, load_view
+from echo4o_eval.report.thumbs import FULL_IMAGE_MODES, Thumbnails, full_image
 from echo4o_eval.types import Status
 
-MAX_TEXT = 4000  # characters of a judge reply / metadata kept per item
 MAX_FAILURES = 300
 MAX_DIFF = 600
-MAX_JUDGE_REPLIES = 12  # raw judge replies kept per image (the tables hold every parsed answer)
-
-
-def verdict(values) -> bool | None:
-    """The pass/fail of one image: its boolean ``correct`` value (None when it has none).
-
-    >>> verdict({"correct": True}), verdict({"score": 7.5})
-    (True, None)
-    """
-    value = values.get("correct") if values else None
-    return value if isinstance(value, bool) else None
-
-
-def primary_number(values) -> float | None:
-    """The ``score`` value, else the first numeric, non-boolean value (for graded benchmarks).
-
-    >>> primary_number({"prompt_following": 8, "subject_consistency": 2, "score": 4.0})
-    4.0
-    """
-    values = values or {}
-    score = values.get("score")
-    if isinstance(score, (int, float)) and not isinstance(score, bool):
-        return float(score)
-    for value in values.values():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def _clip(text: Any) -> str:
-    text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… [{len(text) - MAX_TEXT} more]"
-
-
-def _image_file(view: RunView, sample_id: str, index: int) -> Path | None:
-    generation = view.generations.get((sample_id, index))
-    if generation is None or not generation.image_path:
-        return None
-    path = Path(generation.image_path)
-    candidates = [path]
-    if view.run_dir is not None:
-        if not path.is_absolute():
-            candidates.append(view.run_dir / path)
-        # a run directory that was moved or copied keeps its generated images at fixed paths
-        candidates.append(RunStore(view.run_dir).image_path(sample_id, index))
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def _thumbnail(source: Path, target: Path, size: int) -> bool:
-    from PIL import Image, UnidentifiedImageError
-
-    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
-        return True
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with Image.open(source) as image:
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            image.save(target, "JPEG", quality=82)
-    except (OSError, UnidentifiedImageError):
-        return False
-    return True
-
-
-def _reference_images(view: RunView, sample, run_index: int, out_dir: Path, thumb_px: int,
-                      done: dict) -> list[dict]:
-    """Thumbnails of a sample's input images (multi-reference tasks), made once per sample."""
-    from echo4o_eval.store import safe_name
-
-    if sample is None or not sample.reference_images:
-        return []
-    if sample.id in done:
-        return done[sample.id]
-    refs = []
-    for k, raw in enumerate(sample.reference_images):
-        source = Path(raw)
-        if not source.is_absolute() and view.run_dir is not None:
-            source = view.run_dir / source
-        target = out_dir / "thumbs" / f"run{run_index}" / "refs" / f"{safe_name(sample.id)}_{k}.jpg"
-        if source.is_file() and _thumbnail(source, target, max(64, thumb_px // 2)):
-            refs.append({"thumb": target.relative_to(out_dir).as_posix(),
-                         "full": Path(os.path.relpath(source, out_dir)).as_posix(), "name": source.name})
-        else:
-            refs.append({"thumb": None, "full": None, "name": f"{source.name} (not found)"})
-    done[sample.id] = refs
-    return refs
-
-
-def gallery_items(view: RunView, run_index: int, out_dir: Path, thumb_px: int) -> list[dict]:
-    """One JSON-ready item per scored image, with thumbnail paths relative to ``out_dir``."""
-    from echo4o_eval.report.details import checklist_text, judge_sections, values_section
-    from echo4o_eval.store import safe_name
-
-    samples = {s.id: s for s in view.samples}
-    benchmark = view.benchmark_id
-    reference_thumbs: dict = {}
-    items = []
-    for score in view.scores:
-        sample = samples.get(score.sample_id)
-        key = (score.sample_id, score.image_index)
-        source = _image_file(view, *key)
-        thumb = full = None
-        if source is not None:
-            target = out_dir / "thumbs" / f"run{run_index}" / f"{safe_name(score.sample_id)}_{score.image_index}.jpg"
-            if _thumbnail(source, target, thumb_px):
-                thumb = target.relative_to(out_dir).as_posix()
-            full = Path(os.path.relpath(source, out_dir)).as_posix()
-        judges, detections, size = [], [], None
-        judgements = view.judgements.get(key, [])
-        sections = []
-        values = values_section(score.values)
-        if values:
-            sections.append(values)
-        if sample is not None:
-            sections += judge_sections(benchmark, sample, judgements)
-        for n, j in enumerate(judgements):
-            if n < MAX_JUDGE_REPLIES:
-                judges.append({"key": j.key, "status": j.status.value,
-                               "replies": [_clip(r) for r in j.replies[-2:]],
-                               "parsed": _clip(list(j.parsed)) if j.parsed else "",
-                               "error": _clip(j.error or "")})
-            if j.detections:
-                size = list(j.image_size) if j.image_size else size
-                detections += [{"c": d.class_name, "b": list(d.box), "s": round(d.score, 3),
-                                "col": d.color or ""} for d in j.detections]
-        generation = view.generations.get(key)
-        items.append({
-            "sid": score.sample_id, "i": score.image_index, "tag": score.tag,
-            "prompt": sample.prompt if sample else "", "status": score.status.value,
-            "verdict": verdict(score.values), "main": primary_number(score.values),
-            "reason": _clip(score.reason),
-            "checklist": _clip(checklist_text(benchmark, sample)) if sample else "",
-            "sections": sections, "n_judgements": len(judgements),
-            "refs": _reference_images(view, sample, run_index, out_dir, thumb_px, reference_thumbs),
-            "thumb": thumb, "full": full, "judges": judges, "dets": detections, "size": size,
-            "gen_error": _clip(generation.error or "") if generation else "",
-        })
-    return items
-
-
-def diff_rows(base: list[dict], other: list[dict]) -> list[dict]:
-    """Images whose verdict flipped (or whose main score moved by >= 1) from base to other,
-    sorted by tag then sample id."""
-    by_key = {(it["sid"], it["i"]): it for it in base}
-    rows = []
-    for item in other:
-        old = by_key.get((item["sid"], item["i"]))
-        if old is None or old["status"] != Status.OK.value or item["status"] != Status.OK.value:
-            continue
-        if old["verdict"] is not None and item["verdict"] is not None:
-            if old["verdict"] != item["verdict"]:
-                rows.append({"old": old, "new": item,
-                             "change": "fixed" if item["verdict"] else "broken"})
-            continue
-        a, b = old["main"], item["main"]
-        if a is not None and b is not None and abs(b - a) >= 1:
-            rows.append({"old": old, "new": item, "change": f"{a:g} → {b:g}"})
-    return sorted(rows, key=lambda r: (r["new"]["tag"], r["new"]["sid"], r["new"]["i"]))
+_image_file = image_file  # older name, kept for callers
 
 
 def default_diff_pairs(views: Sequence[RunView]) -> list[tuple[int, int]]:
     """(base, other) positions: every run against the first run of the same benchmark."""
     pairs, first_of = [], {}
     for index, view in enumerate(views):
-        base = first_of.setdefault(view.benchmark_key, index)
+        base = first_of.setdefault((view.benchmark_key, view.variant), index)
         if base != index:
             pairs.append((base, index))
     return pairs
@@ -249,6 +96,16 @@ def _script_json(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+def script_hash(source: str) -> str:
+    """The CSP source expression allowing exactly this inline script.
+
+    >>> script_hash("")
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
 def _result_of(view: RunView):
     if view.result is not None:
         return view.result
@@ -258,40 +115,123 @@ def _result_of(view: RunView):
         return None
 
 
+def _linker(out_dir: Path, thumbs: Thumbnails, made: dict, full_mode: str, ref_thumbs: dict):
+    def links(source: Path, reference: bool = False):
+        """(thumbnail, full-size link) of an image for the gallery."""
+        thumb = (ref_thumbs if reference else made).get(source)
+        if thumb is None:
+            return None, None
+        return thumb, full_image(source, out_dir, full_mode, thumbs.hashes.get(source)) or thumb
+    return links
+
+
+def _plots(board, views, results, galleries, pairs) -> dict:
+    """Every plot of the page as SVG text (see :mod:`echo4o_eval.report.plots`)."""
+    primary = [(j, c) for j, c in enumerate(board.columns) if not c.tag]
+    out: dict[str, Any] = {"radar": "", "bars": [], "hists": {}, "steps": [], "scatters": {}}
+    axes = [c for _, c in primary if full_scale(c.unit)]
+    if len(axes) >= 3:
+        series = []
+        for row in board.rows:
+            values = [None if row.cells[j].value is None else row.cells[j].value / full_scale(c.unit)
+                      for j, c in primary if full_scale(c.unit)]
+            if sum(v is not None for v in values) >= 2:
+                series.append((row.name, values, row.entry.published))
+        out["radar"] = plots.radar([c.label for c in axes], series, "models across benchmarks")
+    for j, column in primary:
+        tag_cols = [(k, c) for k, c in enumerate(board.columns) if c.tag and c.key == column.key]
+        top = full_scale(tag_cols[0][1].unit) if tag_cols else None
+        series = [(row.name, {c.tag: (row.cells[k].value, row.cells[k].ci_low, row.cells[k].ci_high)
+                              for k, c in tag_cols}) for row in board.rows
+                  if any(row.cells[k].value is not None for k, _ in tag_cols)]
+        if tag_cols and top and series:
+            out["bars"].append({"label": column.label, "svg": plots.tag_bars(
+                [c.tag for _, c in tag_cols], series, top, f"{column.label}: per-tag values with 95% intervals")})
+    for index, (view, result, items) in enumerate(zip(views, results, galleries)):
+        scores = [it["main"] for it in items if it["status"] == Status.OK.value and it["verdict"] is None
+                  and it["main"] is not None]
+        if scores and max(scores) <= 10 and min(scores) >= 0:
+            out["hists"][index] = plots.histogram(scores, 10.0, view.benchmark_id)
+    out["steps"] = _step_curves(views, results)
+    for k, (base, other) in enumerate(pairs):
+        a, b = prompt_means(galleries[base]), prompt_means(galleries[other])
+        points = [(a[sid], b[sid], sid) for sid in a if sid in b]
+        values = [item_value(it) for it in galleries[base] if item_value(it) is not None]
+        top = 1.0 if all(v in (0.0, 1.0) for v in values) else 10.0
+        out["scatters"][k] = plots.scatter(points, top, views[base].name, views[other].name)
+    return out
+
+
+def _step_curves(views, results) -> list[dict]:
+    """Score-vs-step curves for runs that differ only by the training step."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for view, result in zip(views, results):
+        if view.step is not None and result is not None:
+            groups[(view.benchmark_key, view.variant, view.model, view.judge)].append((view, result))
+    curves = []
+    for (bench, variant, model, judge), members in groups.items():
+        if len({v.step for v, _ in members}) < 2:
+            continue
+        from echo4o_eval.report.leaderboard import _spec
+
+        spec = _spec(members[0][1].benchmark)
+        metric = spec.primary_metric if spec else next(iter(members[0][1].metrics))
+        unit = spec.metric(metric).unit if spec else "score"
+        points = [(v.step, r.metrics[metric].value, r.metrics[metric].ci_low, r.metrics[metric].ci_high)
+                  for v, r in members if metric in r.metrics and r.metrics[metric].value is not None]
+        title = f"{spec.display_name if spec else bench}{' (' + variant + ')' if variant else ''} {metric} by step: {model}"
+        curves.append({"title": title, "svg": plots.step_curve([(model, points)], full_scale(unit), title)})
+    return curves
+
+
 def build_report(
     runs: Sequence[str | Path | RunView],
     out_dir: str | Path,
-    published: str | Path | None = None,
+    published: str | Path | None | bool = None,
     thumb_px: int = 256,
     page_size: int = 48,
     title: str = "echo4o-eval report",
     diff: Sequence[str] | None = None,
+    full_images: str = "link",
 ) -> Path:
     """Write ``out_dir/index.html`` (+ ``thumbs/``) for ``runs``; returns the HTML path.
 
+    ``published``: a file of published figures, None to look in the default places
+    (:func:`echo4o_eval.report.published.default_published_path`), False for none.
     ``diff``: "A:B" pairs of runs to diff (names or 1-based positions, see
     :func:`resolve_diff_pairs`); None diffs every run against the first run of its benchmark.
+    ``full_images``: link, copy or none (:mod:`echo4o_eval.report.thumbs`).
     """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    from echo4o_eval.report.published import default_published_path, load_published
+
+    if full_images not in FULL_IMAGE_MODES:
+        raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {full_images!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     views = [r if isinstance(r, RunView) else load_view(r) for r in runs]
     results = [_result_of(v) for v in views]
-    entries = [Entry(v.name, v.model, v.judge, v.created[:10], r) for v, r in zip(views, results)]
-    references = load_published(published) if published else []
+    entries = [Entry(v.name, v.model, v.judge, v.created[:10], r, variant=v.variant, step=v.step)
+               for v, r in zip(views, results)]
+    source = default_published_path() if published is None else (published or None)
+    references = load_published(source) if source else []
     measured = {r.benchmark for r in results if r is not None}
     entries += [e for e in references if e.result.benchmark in measured]
     board = build_leaderboard(entries)
+    thumbs = Thumbnails(out_dir, thumb_px)
+    sources = [p for v in views for s in v.scores if (p := image_file(v, s.sample_id, s.image_index))]
+    made = thumbs.build(sources)
+    ref_maker = Thumbnails(out_dir, max(64, thumb_px // 2))
+    ref_thumbs = ref_maker.build([p for v in views for s in v.samples for p in reference_files(v, s) if p.is_file()])
+    thumbs.hashes.update(ref_maker.hashes)
+    links = _linker(out_dir, thumbs, made, full_images, ref_thumbs)
     sections, galleries = [], []
     for index, (view, result) in enumerate(zip(views, results)):
-        items = gallery_items(view, index, out_dir, thumb_px)
+        items = gallery_items(view, links)
         galleries.append(items)
-        per_tag = []
-        if result is not None:
-            for tag, metrics in result.per_tag.items():
-                for name, mv in metrics.items():
-                    per_tag.append({"tag": tag, "metric": name, "mv": mv})
+        per_tag = [{"tag": tag, "metric": name, "mv": mv} for tag, metrics in (result.per_tag.items() if result else [])
+                   for name, mv in metrics.items()]
         failures = [it for it in items if it["status"] != Status.OK.value]
         sections.append({
             "index": index, "view": view, "result": result, "per_tag": per_tag,
@@ -299,32 +239,38 @@ def build_report(
             "failures": failures[:MAX_FAILURES], "n_failures": len(failures),
             "tags": sorted({it["tag"] for it in items}),
             "statuses": sorted({it["status"] for it in items}),
+            "reqs": sorted({r for it in items for r in it["req"]}),
+            "scored": any(it["main"] is not None and it["verdict"] is None for it in items),
         })
     pairs = default_diff_pairs(views) if diff is None else resolve_diff_pairs(diff, views)
     diffs = []
-    for base, index in pairs:
+    for k, (base, index) in enumerate(pairs):
         rows = diff_rows(galleries[base], galleries[index])
         counts = defaultdict(int)
         for row in rows:
             counts[row["change"] if row["change"] in ("fixed", "broken") else "changed"] += 1
-        diffs.append({"base": views[base], "other": views[index], "rows": rows[:MAX_DIFF],
+        diffs.append({"k": k, "base": views[base], "other": views[index], "rows": rows[:MAX_DIFF],
                       "n_rows": len(rows), "counts": dict(counts)})
     env = Environment(loader=PackageLoader("echo4o_eval.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = format_value
+    script = env.loader.get_source(env, "report.js")[0]
+    outside = full_images == "link" and any((it["full"] or "").startswith("..") for g in galleries for it in g)
     generated = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     html = env.get_template("report.html.j2").render(
         title=title, board=board, sections=sections, diffs=diffs, generated=generated,
         gallery_json=[_script_json(g) for g in galleries], page_size=page_size,
-        references=references,
+        references=references, published_source=str(source) if source else "", script=script,
+        script_hash=script_hash(script), plots=_plots(board, views, results, galleries, pairs),
+        full_images=full_images, images_outside=outside,
     )
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     from echo4o_eval.report.exports import write_exports
     from echo4o_eval.types import to_json
 
-    summaries = [{"name": v.name, "model": v.model, "judge": v.judge, "created": v.created,
-                  "benchmark": v.benchmark_key, "result": None if r is None else to_json(r)}
+    summaries = [{"name": v.name, "model": v.model, "judge": v.judge, "created": v.created, "step": v.step,
+                  "benchmark": v.benchmark_key, "variant": v.variant, "result": None if r is None else to_json(r)}
                  for v, r in zip(views, results)]
     write_exports(board, out_dir, summaries, generated)
     return path

@@ -1,9 +1,12 @@
-"""The leaderboard table shared by the HTML report and the CSV/Markdown/LaTeX/JSON exports.
+"""The leaderboard shared by the HTML report and the CSV/Markdown/LaTeX/JSON exports.
 
-One row per run (model, judge, date) plus reference rows for published figures (marked
-"published (not measured)"); one column per benchmark (its primary metric) and one per tag of
-that benchmark (its per-tag metric). Display names, units and directions come from the
-benchmark spec (``MetricSpec``).
+One row per model (and training step) and judge: runs of different benchmarks with the same
+model and judge join one row. One column per benchmark (and variant) with its primary metric,
+then one column per tag (shown behind a toggle in the HTML). Published reference rows
+(:mod:`echo4o_eval.report.published`) are labelled and carry their source on every row. Within a
+column, measured rows are ranked with ties: a row's rank is 1 + the number of rows whose
+interval lies entirely above (or below, for lower-is-better) its own, so overlapping intervals
+share a rank. Display names, units and directions come from the benchmark spec.
 
 Example:
     >>> from echo4o_eval.types import BenchmarkResult, MetricValue
@@ -18,9 +21,7 @@ Example:
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.types import BenchmarkResult, MetricValue
@@ -37,11 +38,17 @@ class Column:
     unit: str  # "fraction", "score", "score_0_10"
     higher_is_better: bool
     description: str = ""
+    variant: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(benchmark, variant): which results feed this column."""
+        return self.benchmark, self.variant
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: the value, its interval, counts and display text."""
+    """One table cell: the value, its interval, counts, display text and rank."""
 
     value: float | None
     ci_low: float | None = None
@@ -51,11 +58,13 @@ class Cell:
     text: str = "—"
     coverage_warning: str = ""  # non-empty when coverage < 100%
     bar: tuple[float, float, float] | None = None  # (low, value, high) in 0..1 of the scale
+    run: str = ""  # the run (or published entry) the value comes from
+    rank: str = ""  # "1", "2=" (tied) ...; "" for published or missing values
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One leaderboard row's source: a measured run or a published reference."""
+    """One source of values: a measured run or a published reference."""
 
     name: str
     model: str
@@ -64,14 +73,30 @@ class Entry:
     result: BenchmarkResult | None
     published: bool = False
     source: str = ""  # citation for published rows
+    variant: str = ""
+    step: int | None = None
 
 
 @dataclass
 class Row:
-    """One leaderboard row: its entry and one cell per column."""
+    """One leaderboard row: a model (+ step) and judge, its entries and one cell per column."""
 
-    entry: Entry
+    entry: Entry  # the first entry (model, judge, published, source)
     cells: list[Cell] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """Display name: the model, with its step, or "published: model"."""
+        e = self.entry
+        if e.published:
+            return e.model
+        return e.model + (f" @ step {e.step}" if e.step is not None else "")
+
+    @property
+    def runs(self) -> str:
+        """The names of the runs joined in this row."""
+        return ", ".join(e.name for e in self.entries)
 
 
 @dataclass
@@ -96,6 +121,11 @@ def scale(unit: str) -> float:
     return 100.0 if unit == "fraction" else 1.0
 
 
+def full_scale(unit: str) -> float | None:
+    """The top of a metric's scale (1 for fractions, 10 for 0..10 scores, None if unknown)."""
+    return 1.0 if unit == "fraction" else (10.0 if unit == "score_0_10" else None)
+
+
 def format_value(value: float | None, unit: str) -> str:
     """Text of a value in its display unit.
 
@@ -107,12 +137,14 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value * 100:.1f}" if unit == "fraction" else f"{value:.2f}"
 
 
-def _cell(mv: MetricValue | None, unit: str, published: bool) -> Cell:
+def _cell(mv: MetricValue | None, unit: str, entry: Entry | None) -> Cell:
+    published = bool(entry and entry.published)
+    run = entry.name if entry else ""
     if mv is None or mv.value is None:
         warning = ""
         if mv is not None and mv.n_total:
             warning = f"not computed: {mv.n} of {mv.n_total} scored"
-        return Cell(None, coverage_warning=warning)
+        return Cell(None, coverage_warning=warning, run=run if mv is not None else "")
     text = format_value(mv.value, unit)
     if mv.ci_low is not None and mv.ci_high is not None:
         half = (mv.ci_high - mv.ci_low) / 2 * scale(unit)
@@ -120,34 +152,34 @@ def _cell(mv: MetricValue | None, unit: str, published: bool) -> Cell:
     warning = ""
     if not published and mv.n_total and mv.n < mv.n_total:
         warning = f"{mv.coverage:.0%} coverage ({mv.n} of {mv.n_total})"
-    top = 1.0 if unit == "fraction" else (10.0 if unit == "score_0_10" else None)
+    top = full_scale(unit)
     bar = None
     if top:
         low = mv.ci_low if mv.ci_low is not None else mv.value
         high = mv.ci_high if mv.ci_high is not None else mv.value
         bar = tuple(max(0.0, min(1.0, v / top)) for v in (low, mv.value, high))
-    return Cell(mv.value, mv.ci_low, mv.ci_high, mv.n, mv.n_total, text, warning, bar)
+    return Cell(mv.value, mv.ci_low, mv.ci_high, mv.n, mv.n_total, text, warning, bar, run)
 
 
-def _columns(results: Sequence[BenchmarkResult]) -> list[Column]:
-    columns: list[Column] = []
-    seen: dict[str, list[str]] = {}
-    for result in results:
-        tags = seen.setdefault(result.benchmark, [])
-        for tag in result.per_tag:
+def _columns(entries: Sequence[Entry]) -> list[Column]:
+    seen: dict[tuple[str, str], list[str]] = {}
+    for e in entries:
+        tags = seen.setdefault((e.result.benchmark, e.variant), [])
+        for tag in e.result.per_tag:
             if tag not in tags:
                 tags.append(tag)
-    for benchmark, tags in seen.items():
+    columns: list[Column] = []
+    for (benchmark, variant), tags in seen.items():
         spec = _spec(benchmark)
-        name = spec.display_name if spec else benchmark
+        name = (spec.display_name if spec else benchmark) + (f" ({variant})" if variant else "")
         primary = spec.primary_metric if spec else "overall"
         metric = spec.metric(primary) if spec else None
         columns.append(Column(benchmark, "", primary, name, metric.unit if metric else "score",
                               metric.higher_is_better if metric else True,
-                              metric.display_name if metric else primary))
+                              metric.display_name if metric else primary, variant))
         for tag in tags:
-            tag_metric = next((m for r in results if r.benchmark == benchmark
-                               for m in r.per_tag.get(tag, {})), None)
+            tag_metric = next((m for e in entries if (e.result.benchmark, e.variant) == (benchmark, variant)
+                               for m in e.result.per_tag.get(tag, {})), None)
             if tag_metric is None:
                 continue
             try:
@@ -156,55 +188,70 @@ def _columns(results: Sequence[BenchmarkResult]) -> list[Column]:
                 ms = None
             columns.append(Column(benchmark, tag, tag_metric, f"{name} · {tag}",
                                   ms.unit if ms else "score", ms.higher_is_better if ms else True,
-                                  ms.display_name if ms else tag_metric))
+                                  ms.display_name if ms else tag_metric, variant))
     return columns
 
 
-def build_leaderboard(entries: Sequence[Entry]) -> Leaderboard:
-    """Columns from every result's benchmark and tags; one row per entry."""
-    columns = _columns([e.result for e in entries if e.result is not None])
-    rows = []
+def _group(entries: Sequence[Entry]) -> list[list[Entry]]:
+    """Entries joined into rows: same model, step, judge and kind; one entry per benchmark."""
+    rows: list[list[Entry]] = []
     for entry in entries:
-        row = Row(entry)
+        key = (entry.published, entry.model, entry.step, entry.judge)
+        target = None
+        for row in rows:
+            first = row[0]
+            if (first.published, first.model, first.step, first.judge) != key:
+                continue
+            taken = {(e.result.benchmark, e.variant) for e in row if e.result is not None}
+            if entry.result is None or (entry.result.benchmark, entry.variant) not in taken:
+                target = row
+                break
+        if target is None:
+            rows.append([entry])
+        else:
+            target.append(entry)
+    return rows
+
+
+def _rank(rows: list[Row], j: int, higher: bool) -> None:
+    measured = [(i, r.cells[j]) for i, r in enumerate(rows)
+                if not r.entry.published and r.cells[j].value is not None]
+    for i, cell in measured:
+        low = cell.ci_low if cell.ci_low is not None else cell.value
+        high = cell.ci_high if cell.ci_high is not None else cell.value
+        better = 0
+        tied = False
+        for k, other in measured:
+            if k == i:
+                continue
+            o_low = other.ci_low if other.ci_low is not None else other.value
+            o_high = other.ci_high if other.ci_high is not None else other.value
+            if (o_low > high) if higher else (o_high < low):
+                better += 1
+            elif not ((o_high < low) if higher else (o_low > high)):
+                tied = True
+        rows[i].cells[j] = replace(cell, rank=f"{better + 1}{'=' if tied else ''}")
+
+
+def build_leaderboard(entries: Sequence[Entry]) -> Leaderboard:
+    """Columns from every result's benchmark, variant and tags; rows joined by model and judge."""
+    with_result = [e for e in entries if e.result is not None]
+    columns = _columns(with_result)
+    rows = []
+    for group in _group(entries):
+        row = Row(group[0], entries=list(group))
         for column in columns:
+            entry = next((e for e in group if e.result is not None
+                          and (e.result.benchmark, e.variant) == column.key), None)
             mv = None
-            if entry.result is not None and entry.result.benchmark == column.benchmark:
+            if entry is not None:
                 source = entry.result.metrics if not column.tag else entry.result.per_tag.get(column.tag, {})
                 mv = source.get(column.metric)
-            row.cells.append(_cell(mv, column.unit, entry.published))
+            row.cells.append(_cell(mv, column.unit, entry))
         rows.append(row)
+    for j, column in enumerate(columns):
+        _rank(rows, j, column.higher_is_better)
     return Leaderboard(columns, rows)
-
-
-def load_published(path: str | Path) -> list[Entry]:
-    """Reference rows from a JSON list of published figures (never measured by us).
-
-    Each item: ``{"model", "benchmark", "version", "metrics": {name: value},
-    "per_tag": {tag: {name: value}}, "source": "citation"}``; values as fractions for
-    fraction metrics. Errors name the file and the item.
-    """
-    path = Path(path)
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read published figures: {exc}") from exc
-    entries = []
-    for i, item in enumerate(items if isinstance(items, list) else []):
-        try:
-            metrics = {k: MetricValue(float(v), 0, 0) for k, v in item.get("metrics", {}).items()}
-            per_tag = {t: {k: MetricValue(float(v), 0, 0) for k, v in m.items()}
-                       for t, m in item.get("per_tag", {}).items()}
-            result = BenchmarkResult(str(item["benchmark"]), str(item.get("version", "")),
-                                     metrics, per_tag, 0, 0, 0)
-            entries.append(Entry(f"published: {item['model']}", str(item["model"]),
-                                 "published (not measured)", str(item.get("date", "")), result,
-                                 published=True, source=str(item["source"])))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"{path}: item {i} is malformed ({exc!r}); need model, benchmark, "
-                             "metrics, source") from exc
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of published figures")
-    return entries
 
 
 def as_plain(board: Leaderboard) -> Mapping[str, Any]:
@@ -212,8 +259,9 @@ def as_plain(board: Leaderboard) -> Mapping[str, Any]:
     return {
         "columns": [c.__dict__ for c in board.columns],
         "rows": [
-            {"name": r.entry.name, "model": r.entry.model, "judge": r.entry.judge,
+            {"name": r.name, "model": r.entry.model, "judge": r.entry.judge, "step": r.entry.step,
              "date": r.entry.date, "published": r.entry.published, "source": r.entry.source,
+             "runs": [e.name for e in r.entries],
              "cells": [{k: v for k, v in c.__dict__.items() if k != "bar"} for c in r.cells]}
             for r in board.rows
         ],

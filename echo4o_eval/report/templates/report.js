@@ -90,14 +90,15 @@
   }
   function card(item, showBoxes) {
     var verdictClass = item.verdict === true ? "pass" : item.verdict === false ? "fail" : "none";
-    var node = el("div", "card v-" + verdictClass + ((item.sections || []).length > 1 || (item.refs || []).length ? " wide" : ""));
+    var node = el("div", "card v-" + verdictClass);
     node.setAttribute("data-sid", item.sid);
+    node.setAttribute("data-i", item.i);
     var fig = el("div", "fig");
     if (item.thumb) {
       var link = el("a");
       link.href = item.full || item.thumb;
       var img = el("img");
-      img.loading = "lazy"; img.alt = ""; img.src = item.thumb;
+      img.loading = "lazy"; img.alt = "image " + item.i; img.src = item.thumb;
       link.appendChild(img);
       fig.appendChild(link);
       if (showBoxes) { var overlay = detectionsOverlay(item); if (overlay) fig.appendChild(overlay); }
@@ -106,13 +107,12 @@
     }
     node.appendChild(fig);
     var head = el("div", "head");
-    head.appendChild(el("span", "sid", item.sid + " #" + item.i));
-    head.appendChild(el("span", "badge", item.tag));
-    head.appendChild(el("span", "badge st-" + item.status, item.status));
+    head.appendChild(el("span", "sid", "#" + item.i));
+    if (item.status !== "ok") head.appendChild(el("span", "badge st-" + item.status, item.status));
     if (item.verdict !== null) head.appendChild(el("span", "badge " + verdictClass, verdictClass));
     else if (item.main !== null && item.main !== undefined) head.appendChild(el("span", "badge score", "score " + formatCell(item.main)));
+    (item.req || []).forEach(function (r) { head.appendChild(el("span", "badge req", r)); });
     node.appendChild(head);
-    node.appendChild(el("p", "prompt", item.prompt));
     if (item.refs && item.refs.length) node.appendChild(referenceStrip(item.refs));
     if (item.reason) node.appendChild(el("div", "reason small", item.reason));
     (item.sections || []).forEach(function (section) { node.appendChild(detailTable(section)); });
@@ -127,6 +127,32 @@
     });
     if (hidden > 0) more.appendChild(el("div", "small muted", hidden + " more judge replies (all answers are in the tables above; raw replies in the run's records)"));
     node.appendChild(more);
+    return node;
+  }
+  // how good a prompt's images are: pass = 1, fail = 0, scores on 0..1, not scored = -1
+  function goodness(list) {
+    var total = 0;
+    list.forEach(function (it) {
+      total += it.status !== "ok" ? -1 : it.verdict !== null ? (it.verdict ? 1 : 0) : (it.main !== null && it.main !== undefined ? it.main / 10 : 0.5);
+    });
+    return list.length ? total / list.length : 0;
+  }
+  function groupNode(group, shown, showBoxes) {
+    var node = el("div", "group g" + Math.min(4, group.items.length));
+    node.setAttribute("data-sid", group.sid);
+    var head = el("div", "group-head");
+    head.appendChild(el("span", "sid", group.sid));
+    head.appendChild(el("span", "badge tag", group.tag));
+    var passed = group.items.filter(function (it) { return it.verdict === true; }).length;
+    var judged = group.items.filter(function (it) { return it.verdict !== null; }).length;
+    if (judged) head.appendChild(el("span", "badge " + (passed === judged ? "pass" : passed ? "some" : "fail"), passed + "/" + judged + " pass"));
+    var scores = group.items.filter(function (it) { return it.verdict === null && it.status === "ok" && it.main !== null; });
+    if (scores.length && !judged) head.appendChild(el("span", "badge score", "mean " + formatCell(scores.reduce(function (a, it) { return a + it.main; }, 0) / scores.length)));
+    node.appendChild(head);
+    node.appendChild(el("p", "prompt", group.prompt));
+    var imgs = el("div", "imgs");
+    shown.forEach(function (it) { imgs.appendChild(card(it, showBoxes)); });
+    node.appendChild(imgs);
     return node;
   }
   function formatCell(value) {
@@ -179,43 +205,84 @@
     var pageSize = parseInt(block.getAttribute("data-page-size"), 10) || 48;
     var items = JSON.parse(document.getElementById("gallery-data-" + run).textContent);
     var q = function (cls) { return block.querySelector(cls); };
-    var state = { page: 0, matches: items };
-    function filtered() {
+    var groups = [], byId = {};
+    items.forEach(function (it) {
+      var g = byId[it.sid];
+      if (!g) { g = byId[it.sid] = { sid: it.sid, tag: it.tag, prompt: it.prompt, items: [], order: groups.length }; groups.push(g); }
+      g.items.push(it);
+    });
+    var perGroup = Math.max(1, groups.reduce(function (m, g) { return Math.max(m, g.items.length); }, 1));
+    var groupsPerPage = Math.max(1, Math.floor(pageSize / perGroup));
+    groups.forEach(function (g) { g.goodness = goodness(g.items); });
+    var state = { page: 0, matches: [] };
+    function number(cls) { var input = q(cls); if (!input || input.value === "") return null; var v = parseFloat(input.value); return isNaN(v) ? null : v; }
+    function matcher() {
       var tag = q(".f-tag").value, status = q(".f-status").value, verdict = q(".f-verdict").value;
+      var req = q(".f-req") ? q(".f-req").value : "";
+      var low = number(".f-min"), high = number(".f-max");
       var text = q(".f-text").value.trim().toLowerCase();
-      return items.filter(function (it) {
+      return function (it) {
         if (tag && it.tag !== tag) return false;
         if (status && it.status !== status) return false;
         if (verdict === "pass" && it.verdict !== true) return false;
         if (verdict === "fail" && it.verdict !== false) return false;
         if (verdict === "none" && it.verdict !== null) return false;
+        if (req && (it.req || []).indexOf(req) < 0) return false;
+        if ((low !== null || high !== null) && (it.main === null || it.main === undefined || it.verdict !== null)) return false;
+        if (low !== null && it.main < low) return false;
+        if (high !== null && it.main > high) return false;
         if (text && (it.prompt + " " + it.sid + " " + (it.reason || "")).toLowerCase().indexOf(text) < 0) return false;
         return true;
+      };
+    }
+    function filtered() {
+      var match = matcher();
+      var found = [];
+      groups.forEach(function (g) {
+        var shown = g.items.filter(match);
+        if (shown.length) found.push({ group: g, shown: shown });
       });
+      var worst = q(".f-sort").value === "worst";
+      found.sort(function (a, b) {
+        if (worst && a.group.goodness !== b.group.goodness) return a.group.goodness - b.group.goodness;
+        return a.group.order - b.group.order;
+      });
+      return found;
     }
     function render() {
-      var pages = Math.max(1, Math.ceil(state.matches.length / pageSize));
+      var pages = Math.max(1, Math.ceil(state.matches.length / groupsPerPage));
       state.page = Math.min(Math.max(0, state.page), pages - 1);
       var cards = q(".cards");
       cards.textContent = "";
       var showBoxes = q(".f-boxes").checked;
       var fragment = document.createDocumentFragment();
-      state.matches.slice(state.page * pageSize, (state.page + 1) * pageSize).forEach(function (it) {
-        fragment.appendChild(card(it, showBoxes));
+      state.matches.slice(state.page * groupsPerPage, (state.page + 1) * groupsPerPage).forEach(function (m) {
+        fragment.appendChild(groupNode(m.group, m.shown, showBoxes));
       });
       cards.appendChild(fragment);
-      q(".count").textContent = state.matches.length + " of " + items.length + " images";
+      var images = state.matches.reduce(function (n, m) { return n + m.shown.length; }, 0);
+      q(".count").textContent = images + " of " + items.length + " images · " + state.matches.length + " of " + groups.length + " prompts";
       q(".page").textContent = "page " + (state.page + 1) + " of " + pages;
       q(".prev").disabled = state.page === 0;
       q(".next").disabled = state.page >= pages - 1;
     }
     function refilter() { state.matches = filtered(); state.page = 0; render(); }
     if (!items.some(function (it) { return it.dets && it.dets.length; })) q(".f-boxes").parentNode.hidden = true;
-    [".f-tag", ".f-status", ".f-verdict", ".f-boxes"].forEach(function (cls) { q(cls).addEventListener("change", refilter); });
-    q(".f-text").addEventListener("input", refilter);
+    [".f-sort", ".f-tag", ".f-status", ".f-verdict", ".f-req", ".f-boxes"].forEach(function (cls) { if (q(cls)) q(cls).addEventListener("change", refilter); });
+    [".f-text", ".f-min", ".f-max"].forEach(function (cls) { if (q(cls)) q(cls).addEventListener("input", refilter); });
     q(".prev").addEventListener("click", function () { state.page -= 1; render(); });
     q(".next").addEventListener("click", function () { state.page += 1; render(); });
-    render();
+    refilter();
+  }
+  var toggle = document.getElementById("toggle-tags");
+  if (toggle) {
+    var board = document.getElementById("leaderboard");
+    if (!board.querySelector("th.tagcol")) toggle.hidden = true;
+    toggle.addEventListener("click", function () {
+      var hidden = board.classList.toggle("hide-tags");
+      toggle.setAttribute("aria-pressed", hidden ? "false" : "true");
+      toggle.textContent = hidden ? "show tag columns" : "hide tag columns";
+    });
   }
   document.querySelectorAll(".gallery-block").forEach(function (block) {
     try { initGallery(block); } catch (e) { reportError("gallery " + block.getAttribute("data-run") + ": " + e); }
