@@ -1,14 +1,31 @@
-"""Plain-text summaries of a run outcome for the terminal.
+"""Plain-text summaries of a run outcome for the terminal, and the exit status they imply.
+
+Every run ends with the same block: statuses, metrics, the most common failure causes with
+their counts (``judge_error ×7: APIConnectionError: Connection error.``), a loud warning when
+fewer than half of the images were scored, and one final line with the primary metric and the
+coverage. :func:`exit_status` turns the outcome into the exit code: a run that scored no image
+at all (empty folder, every judgement failed) is a failure, whatever ``--min-coverage`` says.
 
 Example:
     >>> from echo4o_eval.types import MetricValue
     >>> format_metric(MetricValue(0.5, 10, 12, 0.2, 0.8), "fraction")
     '50.0% [20.0, 80.0] (n=10/12)'
+    >>> normalise_cause("main: missing image /tmp/run/images/00001/0.png")
+    'main: missing image <image file>'
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from pathlib import Path
+
 from echo4o_eval.types import MetricValue
+
+LOW_COVERAGE = 0.5  # below this share of scored images the summary warns loudly
+EXIT_OK, EXIT_COVERAGE = 0, 3
+MAX_CAUSES = 3
+_IMAGE_FILE = re.compile(r"\S+\.(?:png|jpe?g|webp|bmp|gif|tiff?)\b", re.IGNORECASE)
 
 
 def format_number(value: float | None, unit: str) -> str:
@@ -28,8 +45,40 @@ def format_metric(metric: MetricValue, unit: str = "fraction") -> str:
     return text + f" (n={metric.n}/{metric.n_total})"
 
 
+def normalise_cause(reason: str) -> str:
+    """A failure reason with image paths replaced, so the same cause on many images is counted
+    once; long reasons are cut at 200 characters."""
+    text = _IMAGE_FILE.sub("<image file>", " ".join(str(reason).split()))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def failure_causes(scores, limit: int = MAX_CAUSES) -> list[tuple[str, str, int]]:
+    """The ``limit`` most common ``(status, cause, count)`` among scores that are not ok.
+
+    >>> from echo4o_eval.types import SampleScore, Status
+    >>> bad = [SampleScore(str(i), 0, "t", Status.JUDGE_ERROR, reason="main: APIConnectionError: refused")
+    ...        for i in range(7)]
+    >>> failure_causes(bad + [SampleScore("9", 0, "t", Status.OK)])
+    [('judge_error', 'main: APIConnectionError: refused', 7)]
+    """
+    counts = Counter((s.status.value, normalise_cause(s.reason or "(no reason recorded)"))
+                     for s in scores if s.status.value != "ok")
+    return [(status, cause, n) for (status, cause), n in counts.most_common(limit)]
+
+
+def _run_failure_causes(run_dir) -> list[tuple[str, str, int]]:
+    from echo4o_eval.store import StoreError, load_run
+
+    try:
+        data = load_run(Path(run_dir))
+    except (StoreError, OSError):
+        return []
+    return failure_causes(data.ordered_scores())
+
+
 def format_outcome(outcome) -> str:
-    """Multi-line summary: where the run is, coverage, statuses and every metric."""
+    """Multi-line summary: where the run is, statuses, every metric, failure causes, a warning
+    when coverage is low, and a final line with the primary metric and the coverage."""
     from echo4o_eval.spec import get_benchmark
 
     lines = [f"run: {outcome.run_dir}", f"this invocation: {outcome.generated} images generated/found, "
@@ -50,7 +99,25 @@ def format_outcome(outcome) -> str:
         lines.append(f"    {tag:<20} " + "; ".join(parts))
     for note in result.notes:
         lines.append(f"note: {note}")
-    usage = outcome.extra.get("usage") or {}
+    lines += _usage_lines(outcome.extra.get("usage") or {})
+    if result.n_ok < result.n_images:
+        causes = _run_failure_causes(outcome.run_dir)
+        if causes:
+            lines.append("most common failures:")
+            lines += [f"  {status} ×{count}: {cause}" for status, cause, count in causes]
+    if result.n_images and result.coverage < LOW_COVERAGE:
+        lines.append(f"WARNING: only {result.n_ok} of {result.n_images} images ({result.coverage:.1%}) were "
+                     "scored; the metrics describe those alone. See the failures above.")
+    primary = result.metrics.get(spec.primary_metric)
+    headline = (f"{spec.primary_metric} {format_metric(primary, units.get(spec.primary_metric, 'fraction'))}"
+                if primary is not None else "no primary metric")
+    lines.append(f"summary: {spec.id} {headline}; coverage {result.coverage:.1%} "
+                 f"({result.n_ok}/{result.n_images} images scored)")
+    return "\n".join(lines)
+
+
+def _usage_lines(usage) -> list[str]:
+    lines = []
     if usage.get("judge_calls") or usage.get("judge_cached"):
         unpriced = usage.get("unpriced_judgements", 0)
         cost = f"~${usage['judge_cost_usd']:.4f}" + (
@@ -64,4 +131,26 @@ def format_outcome(outcome) -> str:
         unpriced = usage.get("unpriced_generations", 0)
         lines.append(f"image API: ~${usage['generation_cost_usd']:.4f}" + (
             f" + {unpriced} image(s) with no known price" if unpriced else ""))
-    return "\n".join(lines)
+    return lines
+
+
+def exit_status(outcome, min_coverage: float = 0.0) -> tuple[int, str | None]:
+    """``(exit code, message for stderr)`` of a finished run: EXIT_COVERAGE when no image was
+    scored (coverage 0: nothing found, every generation or judgement failed) or coverage is
+    below ``min_coverage``; EXIT_OK otherwise (also for --generate-only and non-zero ranks).
+
+    >>> from types import SimpleNamespace
+    >>> from echo4o_eval.types import BenchmarkResult
+    >>> empty = BenchmarkResult("geneval_pp", "1.0", {}, {}, 280, 280, 0, {"missing_image": 280})
+    >>> exit_status(SimpleNamespace(result=empty))[0]
+    3
+    """
+    result = outcome.result
+    if result is None:
+        return EXIT_OK, None
+    if result.n_ok == 0:
+        what = f"none of the {result.n_images} images" if result.n_images else "no image (the run has none)"
+        return EXIT_COVERAGE, f"error: {what} could be scored (coverage 0%); the causes are listed above"
+    if result.coverage < min_coverage:
+        return EXIT_COVERAGE, f"coverage {result.coverage:.1%} is below --min-coverage {min_coverage:.1%}"
+    return EXIT_OK, None
