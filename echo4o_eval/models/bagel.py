@@ -222,8 +222,14 @@ class BagelModel:
         self._accepted = accepted - {"self", "input_lists"}
         unknown = sorted(k for k in self.overrides if k not in self._accepted and k not in NOT_PASSED)
         if unknown:
-            raise ValueError(f"Bagel's interleave_inference takes no setting {', '.join(unknown)} "
-                             f"(it takes: {', '.join(sorted(self._accepted))})")
+            import difflib
+
+            known = sorted(self._accepted | set(LOADING_OPTIONS))
+            hints = [name + "".join(f" (did you mean {c!r}?)" for c in difflib.get_close_matches(name, known, 1))
+                     for name in unknown]
+            raise ValueError(f"Bagel's interleave_inference takes no setting {', '.join(hints)} "
+                             f"(it takes: {', '.join(sorted(self._accepted))}; loading options: "
+                             f"{', '.join(LOADING_OPTIONS)})")
 
     def _build(self, options: Mapping[str, Any]):
         """Build model, VAE, tokenizer and inferencer as Bagel's inference notebook does."""

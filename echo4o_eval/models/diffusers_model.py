@@ -31,11 +31,14 @@ Example (builds a tiny random pipeline, see tests/tiny_pipelines.py)::
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from echo4o_eval.config import typed_options
 from echo4o_eval.models.generation_params import merge_params, normalize_params
 from echo4o_eval.optional import require_module
 from echo4o_eval.types import Generation, GenerationRequest, Status
@@ -46,6 +49,20 @@ INTEGER_PARAMS = ("width", "height", "num_inference_steps", "batch_size", "max_r
 FLOAT_PARAMS = ("guidance_scale", "true_cfg_scale", "strength")
 IMAGE_ARGUMENTS = ("input_images", "image")  # call arguments that take conditioning images
 NOT_PASSED = ("task", "metadata")  # request params for the adapter or runner, never passed on
+
+
+@dataclass(frozen=True)
+class DiffusersLoadingOptions:
+    """How the pipeline is loaded and run (``--model-option``); other keys are generation settings."""
+
+    device: str | None = None  # default: this rank's GPU, else cpu
+    dtype: str = "auto"  # auto = bfloat16 on GPU, float32 on CPU; float16/bfloat16/float32
+    batch_size: int = 1
+    pipeline_class: str | None = None  # a diffusers class name overriding model_index.json
+    variant: str | None = None  # weights variant such as fp16
+    generator_device: str = "cpu"  # cpu gives the same noise on every device
+    max_reference_images: int | None = None
+    cpu_offload: bool = False
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -96,6 +113,9 @@ class DiffusersModel:
         from echo4o_eval.distributed import select_device
 
         options = {name: _coerce(name, value) for name, value in (options or {}).items()}
+        loading = typed_options(DiffusersLoadingOptions, {k: v for k, v in options.items() if k in LOADING_OPTIONS},
+                                what="diffusers loading option")
+        options.update({k: getattr(loading, k) for k in LOADING_OPTIONS if k in options})
         self.source = source
         self.id = f"diffusers:{source}"
         self.batch_size = int(options.get("batch_size", 1))
@@ -129,9 +149,13 @@ class DiffusersModel:
         unknown = sorted(k for k in self.overrides
                          if k not in self._call_parameters and k not in NOT_PASSED)
         if unknown:
+            known = sorted((self._call_parameters - {"self"}) | set(LOADING_OPTIONS))
+            hints = [name + "".join(f" (did you mean {c!r}?)" for c in difflib.get_close_matches(name, known, 1))
+                     for name in unknown]
             raise ValueError(
-                f"{type(self.pipeline).__name__} does not accept the option(s) {', '.join(unknown)} "
-                f"(its call takes: {', '.join(sorted(self._call_parameters - {'self'}))})"
+                f"{type(self.pipeline).__name__} does not accept the option(s) {', '.join(hints)} "
+                f"(its call takes: {', '.join(sorted(self._call_parameters - {'self'}))}; loading "
+                f"options: {', '.join(LOADING_OPTIONS)})"
             )
 
     def _load(self, diffusers, options: Mapping[str, Any]):

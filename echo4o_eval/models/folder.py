@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -191,9 +192,25 @@ class FolderModel:
         pass
 
 
+@dataclass(frozen=True)
+class FolderOptions:
+    """The ``--model-option`` settings of ``folder:DIR`` (any other key is an error)."""
+
+    layout: str = "auto"  # one of LAYOUTS, or auto (try them in order)
+    max_image_pixels: int | None = None  # larger images are bad_image (decompression bombs)
+
+
 def make_folder_model(argument: str, options: Mapping[str, Any]) -> FolderModel:
-    """Registry factory for ``folder:DIR`` (options ``layout``, ``max_image_pixels``)."""
+    """Registry factory for ``folder:DIR`` (options: :class:`FolderOptions`).
+
+    >>> make_folder_model("/tmp", {"layot": "flat"})
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.config.ConfigError: folder model option: unknown folder model option 'layot'; did you mean 'layout'? (known: layout, max_image_pixels)
+    """
+    from echo4o_eval.config import typed_options
+
+    settings = typed_options(FolderOptions, options, what="folder model option")
     if not argument:
         raise ValueError("folder model needs a directory: folder:DIR")
-    return FolderModel(argument, layout=str(options.get("layout", "auto")),
-                       max_image_pixels=options.get("max_image_pixels"))
+    return FolderModel(argument, layout=settings.layout, max_image_pixels=settings.max_image_pixels)
