@@ -285,7 +285,7 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
                 if key in generations
                 and (key in redone or _needs(existing.scores.get(key), RETRY_SCORE, retry))
             ]
-            scored += judge_and_score(
+            scored += 0 if not to_score else judge_and_score(  # no work: a deferred judge stays unloaded
                 [(by_id[sid], generations[(sid, i)]) for sid, i in to_score], judge, evaluator, writer,
                 previous=existing, batch_size=config.judge_batch_size, progress=config.progress,
                 desc=f"{runner.spec.id}: judging (rank {info.rank})")

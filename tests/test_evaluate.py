@@ -92,3 +92,18 @@ def test_the_python_api_doc_examples_run(tmp_path, monkeypatch, data_dir, capsys
     assert (tmp_path / "runs" / "python-api" / "result.json").exists()
     exec(compile(blocks[-1], "docs/python_api.md", "exec", dont_inherit=True), {"__name__": "docs_example"})
     assert "- 500" in capsys.readouterr().out
+
+
+def test_a_finished_run_loads_no_judge(tmp_path, common, monkeypatch):
+    monkeypatch.setitem(__import__("echo4o_eval.deferred").deferred.DEFERRED_JUDGE_KINDS, "detections", "detector")
+    judge = f"detections:{detections_file(tmp_path)}"
+    first = evaluate("geneval", grey, judge, run_dir=tmp_path / "run", model_id="grey", **common)
+    assert first.scored == N_PROMPTS
+    assert load_run(tmp_path / "run").manifest["judge_settings"]["type"] == "detections-file"  # recorded once loaded
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a judge was loaded")
+
+    monkeypatch.setattr("echo4o_eval.resolve.make_judge", no_loading)
+    again = evaluate("geneval", grey, judge, run_dir=tmp_path / "run", model_id="grey", **common)
+    assert (again.generated, again.scored, again.result.n_images) == (0, 0, N_PROMPTS)
