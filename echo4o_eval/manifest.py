@@ -196,7 +196,7 @@ FINGERPRINTED = ("benchmark", "variant", "model", "images_per_prompt", "base_see
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping):
         for key, item in value.items():
             _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
     else:
@@ -221,7 +221,8 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int 
     lines = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name, missing), after.get(name, missing)
-        if a != b:
+        nested = any(key.startswith(name + ".") for key in (after if b is missing else before))
+        if a != b and not (nested and (a is None or b is None or a is missing or b is missing)):
             lines.append(f"{name}: {_short(a, missing)} -> {_short(b, missing)}")
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
