@@ -84,14 +84,16 @@ def missing_key_message(api_key_env: str, base_url: str | None) -> str:
     variable name (it could be the key itself).
 
         >>> missing_key_message("sk-abc123-secret", None)
-        'no API key for the OpenAI API: api_key_env must be the NAME of an environment variable holding the key (letters, digits, _), not the key itself'
+        'no API key for the OpenAI API: --judge-api-key-env must be the NAME of an environment variable holding the key (letters, digits, _), not the key itself'
+        >>> missing_key_message("OPENAI_API_KEY", None)
+        'no API key for the OpenAI API: set the environment variable OPENAI_API_KEY (or name another variable with --judge-api-key-env NAME)'
     """
     where = base_url or "the OpenAI API"
     if not ENV_NAME.match(api_key_env or ""):
-        return (f"no API key for {where}: api_key_env must be the NAME of an environment "
+        return (f"no API key for {where}: --judge-api-key-env must be the NAME of an environment "
                 "variable holding the key (letters, digits, _), not the key itself")
     return (f"no API key for {where}: set the environment variable {api_key_env} "
-            "(or name another variable with the api_key_env option)")
+            "(or name another variable with --judge-api-key-env NAME)")
 
 
 class MalformedResponse(Exception):
