@@ -354,6 +354,13 @@ def _execute(config, min_coverage: float, quiet: bool = False) -> None:
         from echo4o_eval.verbosity import silence_libraries
 
         silence_libraries()
+    else:
+        from echo4o_eval.paper import paper_note
+
+        note = paper_note(str(config.benchmark), model=config.model, judge=config.judge, mode=config.mode,
+                          variant=config.variant, images_per_prompt=config.images_per_prompt)
+        if note:
+            click.echo(note, err=True)
     try:
         outcome = run(config)
     except click.ClickException:
@@ -403,6 +410,15 @@ def _add_report_commands() -> None:
 
 
 _add_report_commands()
+
+
+def _add_demo_command() -> None:
+    from echo4o_eval.demo.command import demo_command
+
+    main.add_command(demo_command, "demo")
+
+
+_add_demo_command()
 
 
 def _add_synth_commands() -> None:
