@@ -428,3 +428,15 @@ def _add_synth_commands() -> None:
 
 
 _add_synth_commands()
+
+
+def _add_examples() -> None:
+    """Examples at the end of each command's --help (echo4o_eval/help_examples.py)."""
+    from echo4o_eval.help_examples import EXAMPLES, with_examples
+
+    for name in EXAMPLES:
+        command = main.commands[name]
+        command.epilog = with_examples(name, command.epilog)
+
+
+_add_examples()
