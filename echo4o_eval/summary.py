@@ -46,24 +46,41 @@ def format_metric(metric: MetricValue, unit: str = "fraction") -> str:
 
 
 def normalise_cause(reason: str) -> str:
-    """A failure reason with image paths replaced, so the same cause on many images is counted
-    once; long reasons are cut at 200 characters."""
+    """The grouping key of a failure reason: image paths and numbers masked, so the same cause
+    on many images (other sample ids, other files) is counted once.
+
+    >>> normalise_cause("no image for sample 12 #0 (looked for /r/12.png)")
+    'no image for sample # ## (looked for <image file>)'
+    """
     text = _IMAGE_FILE.sub("<image file>", " ".join(str(reason).split()))
-    return text if len(text) <= 200 else text[:197] + "..."
+    return re.sub(r"\d+", "#", text)
+
+
+def _shorten(text: str, width: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def failure_causes(scores, limit: int = MAX_CAUSES) -> list[tuple[str, str, int]]:
-    """The ``limit`` most common ``(status, cause, count)`` among scores that are not ok.
+    """The ``limit`` most common ``(status, example reason, count)`` among scores that are not
+    ok; reasons that differ only in numbers and image paths count as one cause.
 
     >>> from echo4o_eval.types import SampleScore, Status
-    >>> bad = [SampleScore(str(i), 0, "t", Status.JUDGE_ERROR, reason="main: APIConnectionError: refused")
+    >>> bad = [SampleScore(str(i), 0, "t", Status.MISSING_IMAGE, reason=f"no image for sample {i}")
     ...        for i in range(7)]
     >>> failure_causes(bad + [SampleScore("9", 0, "t", Status.OK)])
-    [('judge_error', 'main: APIConnectionError: refused', 7)]
+    [('missing_image', 'no image for sample 0', 7)]
     """
-    counts = Counter((s.status.value, normalise_cause(s.reason or "(no reason recorded)"))
-                     for s in scores if s.status.value != "ok")
-    return [(status, cause, n) for (status, cause), n in counts.most_common(limit)]
+    counts: Counter = Counter()
+    examples: dict = {}
+    for score in scores:
+        if score.status.value == "ok":
+            continue
+        reason = score.reason or "(no reason recorded)"
+        key = (score.status.value, normalise_cause(reason))
+        counts[key] += 1
+        examples.setdefault(key, _shorten(reason))
+    return [(status, examples[(status, cause)], n) for (status, cause), n in counts.most_common(limit)]
 
 
 def _run_failure_causes(run_dir) -> list[tuple[str, str, int]]:
@@ -73,7 +90,14 @@ def _run_failure_causes(run_dir) -> list[tuple[str, str, int]]:
         data = load_run(Path(run_dir))
     except (StoreError, OSError):
         return []
-    return failure_causes(data.ordered_scores())
+    causes = failure_causes(data.ordered_scores())
+    options = data.manifest.get("judge_options") or {}
+    judge = (data.manifest.get("judge") or {}).get("spec", "") if isinstance(data.manifest.get("judge"), dict) else ""
+    if str(judge).startswith("openai:"):  # say which server the API errors came from
+        server = options.get("base_url") or "the OpenAI API"
+        causes = [(status, f"{cause} (judge {judge} at {server})" if status == "judge_error" else cause, n)
+                  for status, cause, n in causes]
+    return causes
 
 
 def format_outcome(outcome) -> str:
