@@ -121,6 +121,8 @@ class RunSettings:
 
     output_dir: str = "train_output"
     max_steps: int = 1000
+    stop_at: int | None = None  # end this invocation after this step (checkpoint saved); the
+    # schedule still spans max_steps and the next invocation resumes (time-limited cluster jobs)
     batch_size: int = 1  # per process and micro-batch
     gradient_accumulation: int = 1
     mixed_precision: str = "bf16"  # bf16 | fp16 | no (no on CPU)

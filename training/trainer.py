@@ -183,7 +183,8 @@ def train(config) -> TrainResult:
                       f"batches of {per_process * accelerator.num_processes} per epoch; "
                       f"{plan.unused_per_epoch} sample(s) per epoch left over by the buckets")
     iterator = iter(loader)
-    while step < run.max_steps:
+    last_step = min(run.max_steps, run.stop_at or run.max_steps)
+    while step < last_step:
         started = time.perf_counter()
         losses, grad_norm, tokens = [], None, 0
         for _ in range(accum):
@@ -221,14 +222,14 @@ def train(config) -> TrainResult:
             progress.update(1)
             progress.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{samples_per_s:.2f}",
                                  **({"mfu": f"{record['mfu']:.1%}"} if record.get("mfu") else {}))
-        if step % run.save_every == 0 or step == run.max_steps:
+        if step % run.save_every == 0 or step == last_step:
             _save(accelerator, output, step, consumed, config)
         if evaluator is not None and evaluator.due(step):
             result.evaluations.append(evaluator.run(step, unwrapped, ema, log_path))
     if progress is not None:
         progress.close()
     result.final_step = step
-    if run.save_final and step > start_step:
+    if run.save_final and step == run.max_steps and step > start_step:
         result.final_pipeline = _save_final(accelerator, backend, unwrapped, ema, output, config)
     accelerator.wait_for_everyone()
     accelerator.end_training()
