@@ -179,6 +179,7 @@ def official_loop(judge, items, threshold: float, timings: dict | None = None) -
     import torch
 
     from echo4o_eval.judges.images import load_rgb
+    from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 
     backend, clf = judge.backend, judge.colors
     timings = {} if timings is None else timings
@@ -212,7 +213,7 @@ def official_loop(judge, items, threshold: float, timings: dict | None = None) -
             objects = detected.get(clause["class"], [])[: clause["count"]]
             if "color" not in clause or len(objects) < clause["count"]:
                 continue
-            classifier = clf.classifier(clause["class"])
+            classifier = clf.classifier(clause["class"], GENEVAL_COLORS)
             loader = torch.utils.data.DataLoader(
                 _GenEvalCrops(picture, objects, clf.preprocess, clf.background, clf.crop),
                 batch_size=16, num_workers=4,
@@ -232,6 +233,7 @@ def assign_prompts(judge, paths, rows, threshold: float):
     from echo4o_eval.judges.images import load_rgb
     from echo4o_eval.types import JudgeRequest
     from echo4o_eval.benchmarks.geneval.detector import classes_needing_color, clause_classes
+    from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 
     requests, items = [], []
     for i, path in enumerate(paths):
@@ -244,7 +246,8 @@ def assign_prompts(judge, paths, rows, threshold: float):
                        for n, c in enumerate(row["include"])]  # fmt: skip
             row = {**row, "include": include}
         requests.append(JudgeRequest("main", (str(path),), color_classes=classes_needing_color(row),
-                                     params={"classes": list(clause_classes(row))}))  # fmt: skip
+                                     params={"classes": list(clause_classes(row)),
+                                             "colors": list(GENEVAL_COLORS)}))  # fmt: skip
         items.append((str(path), row))
     return requests, items
 

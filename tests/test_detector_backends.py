@@ -57,7 +57,8 @@ def m2f_judge(m2f_options):
 
 def _requests(images: list[Path]) -> list[JudgeRequest]:
     colours = ("dog", "cup", "person", "computer mouse")
-    return [JudgeRequest("main", (str(p),), color_classes=colours) for p in images]
+    return [JudgeRequest("main", (str(p),), color_classes=colours, params={"colors": list(GENEVAL_COLORS)})
+            for p in images]
 
 
 def test_mask2former_judge_on_awkward_images(m2f_judge, images) -> None:
@@ -172,7 +173,8 @@ def owl_judge(tiny_dir: Path, tiny_clip):
 
 def test_owlv2_judge_finds_open_vocabulary_names(owl_judge, images) -> None:
     requests = [JudgeRequest("main", (str(p),), color_classes=("dog",),
-                             params={"classes": ["unicorn"]}) for p in images]  # fmt: skip
+                             params={"classes": ["unicorn"], "colors": list(GENEVAL_COLORS)})
+                for p in images]  # fmt: skip
     judgements = owl_judge.judge(requests)
     assert [j.status for j in judgements] == [Status.OK] * 6 + [Status.BAD_IMAGE]
     names = {d.class_name for j in judgements[:6] for d in j.detections}

@@ -48,7 +48,8 @@ def test_mmdet_judge_random_mask2former(tmp_path: Path) -> None:
     judge = make_judge("mmdet-clip", options)
     path = tmp_path / "small.png"
     Image.new("RGBA", (96, 64), (200, 30, 30, 128)).save(path)
-    (judgement,) = judge.judge([JudgeRequest("main", (str(path),), color_classes=("person",))])
+    (judgement,) = judge.judge([JudgeRequest("main", (str(path),), color_classes=("person",),
+                                             params={"colors": list(GENEVAL_COLORS)})])
     assert judgement.status is Status.OK, judgement.error
     assert judgement.image_size == (96, 64) and judgement.detections
     for d in judgement.detections:

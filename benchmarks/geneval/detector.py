@@ -34,7 +34,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from echo4o_eval.benchmarks.geneval.summary import summarize_geneval
 from echo4o_eval.scoring.aggregation import failure_note, make_result
-from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, evaluate_geneval
+from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS, GenEvalRuleOptions, evaluate_geneval
 from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
 from echo4o_eval.types import (
     BenchmarkResult,
@@ -126,8 +126,9 @@ def failed_score(sample: Sample, generation: Generation, judgements: Sequence[Ju
 
 
 def detector_requests(sample: Sample, generation: Generation) -> list[JudgeRequest]:
-    """The one detector request of an image: colours for the colour clauses' classes, and the
-    clause classes (open-vocabulary detectors search for those); none for failed generations."""
+    """The one detector request of an image: colours for the colour clauses' classes, chosen
+    among GenEval's colours, and the clause classes (open-vocabulary detectors search for
+    those); none for failed generations."""
     if generation.status is not Status.OK or not generation.image_path:
         return []
     return [
@@ -135,7 +136,7 @@ def detector_requests(sample: Sample, generation: Generation) -> list[JudgeReque
             key="main",
             images=(generation.image_path,),
             color_classes=classes_needing_color(sample.metadata),
-            params={"classes": list(clause_classes(sample.metadata))},
+            params={"classes": list(clause_classes(sample.metadata)), "colors": list(GENEVAL_COLORS)},
         )
     ]
 

@@ -1,16 +1,17 @@
 """CLIP colour classification of detected objects, as GenEval does it, batched across images.
 
 Each object is pasted through its mask onto a plain ``#999`` background (or kept on its
-original background), cropped to its box, and classified among GenEval's 10 colours with a
-zero-shot classifier built per class name from three prompt templates ("a photo of a {colour}
+original background), cropped to its box, and classified among the colours its request names
+(``JudgeRequest.params["colors"]``; GenEval sends its 10) with a zero-shot classifier built
+per class name and colour list from three prompt templates ("a photo of a {colour}
 {object}", "a photo of a {colour}-colored {object}", "a photo of a {colour} object"), whose
-normalised text embeddings are averaged. Classifiers are cached per class name; the crops of
+normalised text embeddings are averaged. Classifiers are cached per class and colours; the crops of
 many images go through CLIP in one batch. open_clip is imported when a classifier is built.
 
 Example (needs open_clip and weights, so not run as a doctest)::
 
     clf = ClipColorClassifier("ViT-L-14", "openai", device="cuda", dtype="float16")
-    colours = clf.classify([ColorItem(image, mask, (10, 20, 200, 220), "car")])
+    colours = clf.classify([ColorItem(image, mask, (10, 20, 200, 220), "car", ("red", "blue"))])
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from PIL import Image
 
 from echo4o_eval.judges.weights import missing_weights, resolve_source
 from echo4o_eval.optional import require_module
-from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 
 COLOR_TEMPLATES: tuple[str, ...] = (
     "a photo of a {color} {name}",
@@ -37,12 +37,14 @@ _PRECISION = {"float32": "fp32", "fp32": "fp32", "float16": "fp16", "fp16": "fp1
 
 @dataclass(frozen=True)
 class ColorItem:
-    """One object to colour: its image, optional boolean mask (H x W numpy), box, class."""
+    """One object to colour: its image, optional boolean mask (H x W numpy), box, class and
+    the colours to choose from (from the judge request)."""
 
     image: Image.Image
     mask: Any  # numpy bool array (H, W) or None
     box: tuple[float, float, float, float]
     class_name: str
+    palette: tuple[str, ...] = ()
 
 
 def object_crop(item: ColorItem, background: str = "#999", crop: bool = True) -> Image.Image:
@@ -149,26 +151,27 @@ class ClipColorClassifier:
             "clip_pretrained": self.pretrained,
             "background": self.background,
             "crop": self.crop,
-            "colors": list(GENEVAL_COLORS),
             "templates": list(COLOR_TEMPLATES),
         }
 
-    def classifier(self, class_name: str):
-        """Normalised (10, D) text classifier for ``class_name`` (cached)."""
-        cached = self._classifiers.get(class_name)
+    def classifier(self, class_name: str, palette: Sequence[str]):
+        """Normalised (len(palette), D) text classifier for ``class_name`` among the colours of
+        ``palette`` (cached)."""
+        palette = tuple(palette)
+        if not palette:
+            raise ValueError(f"no colours to choose from for {class_name!r} (the request names none)")
+        cached = self._classifiers.get((class_name, palette))
         if cached is not None:
             return cached
         torch = self.torch
-        texts = [
-            t.format(color=c, name=class_name) for c in GENEVAL_COLORS for t in COLOR_TEMPLATES
-        ]
+        texts = [t.format(color=c, name=class_name) for c in palette for t in COLOR_TEMPLATES]
         with torch.inference_mode():
             tokens = self.tokenizer(texts).to(self.device)
             emb = self.model.encode_text(tokens).float()
             emb = emb / emb.norm(dim=-1, keepdim=True)
-            emb = emb.reshape(len(GENEVAL_COLORS), len(COLOR_TEMPLATES), -1).mean(dim=1)
+            emb = emb.reshape(len(palette), len(COLOR_TEMPLATES), -1).mean(dim=1)
             emb = emb / emb.norm(dim=-1, keepdim=True)
-        self._classifiers[class_name] = emb
+        self._classifiers[(class_name, palette)] = emb
         return emb
 
     def prepare(self, item: ColorItem):
@@ -195,10 +198,14 @@ class ClipColorClassifier:
                 pixels = torch.stack(tensors, out=host).to(self.device, non_blocking=True).to(dtype)
             else:
                 pixels = torch.stack(tensors).to(self.device, dtype)
-            weights = torch.stack([self.classifier(i.class_name) for i in chunk])  # (n, 10, D)
+            classifiers = [self.classifier(i.class_name, i.palette) for i in chunk]
             with torch.inference_mode():
                 feats = self.model.encode_image(pixels).float()
                 feats = feats / feats.norm(dim=-1, keepdim=True)
-                logits = torch.einsum("nd,ncd->nc", feats, weights)
-            colors += [GENEVAL_COLORS[i] for i in logits.argmax(dim=1).tolist()]
+                if len({i.palette for i in chunk}) == 1:  # one colour list (always, for GenEval)
+                    logits = torch.einsum("nd,ncd->nc", feats, torch.stack(classifiers))
+                    best = logits.argmax(dim=1).tolist()
+                else:
+                    best = [int((w @ f).argmax()) for w, f in zip(classifiers, feats)]
+            colors += [item.palette[b] for item, b in zip(chunk, best)]
         return colors

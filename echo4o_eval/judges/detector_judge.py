@@ -226,6 +226,10 @@ class DetectorJudge:
             elif request.color_classes and self.colors is None:
                 out[i] = self._fail(request, Status.JUDGE_ERROR,
                                     f"{self.id} has no colour classifier but colours were asked")
+            elif request.color_classes and not request.params.get("colors"):
+                out[i] = self._fail(request, Status.JUDGE_ERROR,
+                                    "colours were asked but the request names no colours to choose "
+                                    "from (params['colors'])")
             else:
                 good.append(i)
         state: dict[str, Any] = {"chunk": chunk, "out": out, "good": good, "error": None,
@@ -301,13 +305,14 @@ class DetectorJudge:
                     per_class.setdefault(inst.class_name, []).append(k)
             for name, indices in per_class.items():
                 indices.sort(key=lambda k: -found[k].score)
+                palette = tuple(request.params.get("colors") or ())
                 for k in indices[: self.color_max_per_class]:
-                    items.append(_color_item(image, found[k]))
+                    items.append(_color_item(image, found[k], palette))
                     where.append((n, k))
         return items, where
 
 
-def _color_item(image, inst: RawInstance):
+def _color_item(image, inst: RawInstance, palette: tuple[str, ...]):
     from echo4o_eval.judges.clip_color import ColorItem
 
-    return ColorItem(image, inst.mask, inst.box, inst.class_name)
+    return ColorItem(image, inst.mask, inst.box, inst.class_name, palette)
