@@ -430,6 +430,16 @@ def _add_synth_commands() -> None:
 _add_synth_commands()
 
 
+def _add_training_commands() -> None:
+    from echo4o_eval.training.cli import bagel_recipe_command, train_command
+
+    main.add_command(train_command, "train")
+    main.add_command(bagel_recipe_command, "bagel-recipe")
+
+
+_add_training_commands()
+
+
 def _add_examples() -> None:
     """Examples at the end of each command's --help (echo4o_eval/help_examples.py)."""
     from echo4o_eval.help_examples import EXAMPLES, with_examples

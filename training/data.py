@@ -12,8 +12,9 @@ Formats (``data.format``; ``auto`` picks by what the path holds):
 * ``omnigen2``: jsonl lines with ``task_type``, ``instruction`` (text or list of alternatives),
   ``output_image`` and ``input_images`` (paths, relative to the jsonl's folder when not absolute).
 * ``hf_folder`` (``datasets.save_to_disk``) and ``hf`` (``hf:NAME`` for ``load_dataset``): an
-  image column, a caption column (text, list or JSON alternatives) and optionally a reference
-  column (``input_images``).
+  image column, a caption column (text, list or JSON alternatives; data_gen's ``original_prompt``
+  joins ``prompt`` as an alternative) and optionally a reference column (``references``,
+  ``input_images``).
 
 A sample that cannot be read is a :class:`DataError` naming the file, row and problem.
 
@@ -35,6 +36,7 @@ from typing import Any, Sequence
 __all__ = ["DataError", "RawSample", "caption_alternatives", "open_source", "TrainingData"]
 
 CAPTION_COLUMNS = ("captions", "caption", "text", "prompt", "instruction")
+ALTERNATIVE_COLUMNS = ("original_prompt",)  # data_gen's HF export: the prompt before rewriting
 REFERENCE_COLUMNS = ("input_images", "reference_images", "references")
 
 
@@ -240,6 +242,7 @@ class HuggingFaceRows:
             raise DataError(f"{where}: no caption column (looked for {', '.join(CAPTION_COLUMNS)}; "
                             f"columns: {', '.join(columns)}); set data.caption_column")
         self.reference_column = next((c for c in REFERENCE_COLUMNS if c in columns), None)
+        self.alternative_columns = [c for c in ALTERNATIVE_COLUMNS if c in columns and c != caption_column]
         if isinstance(dataset.features.get(image_column), Image):
             dataset = dataset.cast_column(image_column, Image(decode=False))
         self.dataset, self.where = dataset, where
@@ -257,9 +260,11 @@ class HuggingFaceRows:
     def load(self, i: int) -> RawSample:
         row, where = self.dataset[i], f"{self.where} row {i}"
         references = row.get(self.reference_column) or [] if self.reference_column else []
+        captions = _captions(row[self.caption_column], where)
+        for column in self.alternative_columns:  # original prompt beside the rewritten one
+            captions += tuple(c for c in caption_alternatives(row[column]) if c not in captions)
         return RawSample(_rgb(row[self.image_column], where),
-                         [_rgb(x, f"{where} reference {k + 1}") for k, x in enumerate(references)],
-                         _captions(row[self.caption_column], where))
+                         [_rgb(x, f"{where} reference {k + 1}") for k, x in enumerate(references)], captions)
 
 
 def detect_format(source: str) -> str:
