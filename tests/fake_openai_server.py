@@ -46,7 +46,8 @@ def tiny_png(color=(200, 30, 30), size=(8, 8)) -> bytes:
 class FakeOpenAIServer:
     """Context manager running the server in a background thread.
 
-    responder(body) -> str (chat message content) or dict (full chat completion JSON).
+    responder(body) -> str (chat message content), dict (full chat completion JSON) or
+    (HTTP status, error JSON) for an error reply.
     fault_plan(index, path, body) -> fault name or None; default: ``fault_rate`` random faults
     from ``faults`` using ``seed``. ``script``: a list of fault names/None consumed first.
     """
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens, completion_tokens = owner.usage
         if kind == "chat":
             answer = owner.responder(body)
-            if isinstance(answer, dict):
+            if isinstance(answer, (dict, tuple)):
                 return answer
             return {
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,

@@ -85,3 +85,71 @@ def test_sample_ids_map_to_safe_distinct_image_paths(tmp_path):
     store = RunStore(tmp_path)
     assert store.image_path("a/b", 0) != store.image_path("a_b", 0)
     assert store.image_path("00001", 3).relative_to(tmp_path).as_posix() == "images/00001/3.png"
+
+
+def _store_with_one_generation(tmp_path):
+    store = RunStore(tmp_path)
+    store.initialise(MANIFEST, SAMPLES)
+    with store.writer() as writer:
+        writer.append_generation(Generation("a", 0, 1, Status.OK, image_path="1.png"))
+    return store, tmp_path / "records-0.jsonl"
+
+
+def test_invalid_utf8_and_a_line_torn_inside_a_character_are_skipped_with_file_and_line(tmp_path):
+    store, shard = _store_with_one_generation(tmp_path)
+    good = shard.read_bytes()
+    other = good.replace(b'"sample_id": "a"', b'"sample_id": "b/c"')
+    torn = "{\"type\": \"generation\", \"note\": \"caf\u00e9".encode()[:-1]  # cut inside é
+    shard.write_bytes(good + b"\xff\xfe garbage\n" + other + torn)
+    data = store.load()
+    assert sorted(data.generations) == [("a", 0), ("b/c", 0)]
+    assert f"{shard}:2: invalid UTF-8" in data.problems[0]
+    assert f"{shard}:4: partial last line" in data.problems[1]
+    with store.writer() as writer:  # the torn line is cut before appending
+        writer.append_generation(Generation("a", 1, 1, Status.OK, image_path="2.png"))
+    assert sorted(store.load().generations) == [("a", 0), ("a", 1), ("b/c", 0)]
+
+
+@pytest.mark.parametrize("line", ['[1, 2]', '"text"', '{"type": "score"}', '{"type": "x", "key": 3}',
+                                  '{"type": "score", "key": {"sample_id": "a"}}',
+                                  '{"type": "alien", "key": {"fingerprint": "f1"}}'])
+def test_json_that_is_not_a_record_is_skipped_with_a_note(tmp_path, line):
+    store, shard = _store_with_one_generation(tmp_path)
+    with open(shard, "a") as handle:
+        handle.write(line + "\n")
+    data = store.load()
+    assert list(data.generations) == [("a", 0)]
+    assert len(data.problems) == 1 and data.problems[0].startswith(f"{shard}:2: ")
+
+
+def test_retry_records_keep_attempt_and_earlier_judgements(tmp_path):
+    store, _ = _store_with_one_generation(tmp_path)
+    gen = Generation("a", 0, 1, Status.OK, image_path="1.png")
+    failed = Judgement("main", "j", Status.PARSE_ERROR, replies=("garbled",))
+    with store.writer() as writer:
+        writer.append_score(gen, [failed], SampleScore("a", 0, "t", Status.PARSE_ERROR))
+        writer.append_score(gen, [Judgement("main", "j", Status.OK, parsed=(1,), usage={"api_calls": 1})],
+                            SampleScore("a", 0, "t", Status.OK), attempt=1,
+                            earlier=[{"attempt": 0, "status": "parse_error", "judgements": [failed]}])
+    data = store.load()
+    assert data.scores[("a", 0)].status is Status.OK and data.attempts[("a", 0)] == 1
+    assert data.earlier_judgements() == [[failed]]
+
+
+def test_records_reach_the_file_at_once_and_are_fsynced_in_groups(tmp_path, monkeypatch):
+    import os
+
+    store = RunStore(tmp_path)
+    store.initialise(MANIFEST, SAMPLES)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with store.writer(sync_interval=30.0) as writer:
+        for i in range(20):
+            writer.append_generation(Generation("a", i, 1, Status.OK, image_path=f"{i}.png"))
+            assert len(RunStore(tmp_path).load().generations) == i + 1  # readable at once
+        assert synced == []  # not one fsync per record...
+    assert len(synced) == 1  # ...but all of them before the writer closes
+    with store.writer(sync_interval=0) as writer:
+        writer.append_generation(Generation("b/c", 0, 1, Status.OK, image_path="x.png"))
+        assert len(synced) == 2
