@@ -2,7 +2,7 @@
 
 Multi-index hashing: a 64-bit hash is cut into ``distance + 1`` chunks; two hashes within
 Hamming distance ``distance`` agree exactly on at least one chunk (pigeonhole), so only hashes
-sharing a chunk value are compared. With well-spread hashes each lookup touches a handful of
+sharing a chunk value are compared. With well-spread hashes each image meets a handful of
 candidates instead of every earlier image. :func:`all_pairs_duplicates` is the quadratic
 baseline the benchmark (bench/synth_scale.py) compares against.
 
@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Sequence
 
 
@@ -33,50 +32,47 @@ def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
     return out
 
 
-class HashIndex:
-    """Hashes added one at a time; :meth:`nearest` finds an earlier one within ``distance``."""
-
-    def __init__(self, distance: int, bits: int = 64) -> None:
-        if not 0 <= distance < bits:
-            raise ValueError(f"distance must be in [0, {bits}), got {distance}")
-        self.distance = distance
-        self.chunks = _chunks(bits, distance + 1)
-        self.tables: list[dict[int, list[int]]] = [defaultdict(list) for _ in self.chunks]
-        self.values: list[int] = []
-
-    def nearest(self, value: int) -> tuple[int, int] | None:
-        """(position, distance) of the earliest added hash within the distance, or None."""
-        best: tuple[int, int] | None = None
-        for (shift, mask), table in zip(self.chunks, self.tables):
-            for position in table.get((value >> shift) & mask, ()):
-                if best is not None and position >= best[0]:
-                    continue
-                gap = (self.values[position] ^ value).bit_count()
-                if gap <= self.distance:
-                    best = (position, gap)
-        return best
-
-    def add(self, value: int) -> int:
-        """Index ``value``; returns its position."""
-        position = len(self.values)
-        self.values.append(value)
-        for (shift, mask), table in zip(self.chunks, self.tables):
-            table[(value >> shift) & mask].append(position)
-        return position
-
-
 def find_duplicates(hashes: Sequence[int], distance: int, bits: int = 64) -> dict[int, tuple[int, int]]:
-    """``{position: (position of the kept original, Hamming distance)}`` for every duplicate."""
-    index = HashIndex(distance, bits)
-    kept_positions: list[int] = []
+    """``{position: (position of the kept original, Hamming distance)}`` for every duplicate.
+
+    Candidate pairs (equal on at least one of ``distance + 1`` chunks) are found with numpy by
+    sorting each chunk's values; only candidates within the distance reach the Python loop that
+    applies keep-first in order.
+    """
+    import numpy as np
+
+    if not 0 <= distance < bits <= 64:
+        raise ValueError(f"need 0 <= distance < bits <= 64, got distance={distance}, bits={bits}")
+    values = np.asarray([int(h) for h in hashes], dtype=np.uint64)
+    later_parts, earlier_parts = [], []
+    for shift, mask in _chunks(bits, distance + 1):
+        keys = (values >> np.uint64(shift)) & np.uint64(mask)
+        order = np.argsort(keys, kind="stable")  # within a key, positions stay ascending
+        ordered = keys[order]
+        offset = 1
+        while offset < len(ordered):
+            same = ordered[offset:] == ordered[:-offset]
+            if not same.any():
+                break
+            earlier_parts.append(order[:-offset][same])
+            later_parts.append(order[offset:][same])
+            offset += 1
+    if not later_parts:
+        return {}
+    later, earlier = np.concatenate(later_parts), np.concatenate(earlier_parts)
+    gaps = np.bitwise_count(values[later] ^ values[earlier])
+    close = gaps <= distance
+    later, earlier, gaps = later[close], earlier[close], gaps[close]
+    pairs = np.unique(later.astype(np.int64) * len(values) + earlier)  # sorted by (later, earlier)
+    gap_of = {(int(a), int(b)): int(g) for a, b, g in zip(later, earlier, gaps)}
+    kept = np.ones(len(values), dtype=bool)
     duplicates: dict[int, tuple[int, int]] = {}
-    for position, value in enumerate(hashes):
-        found = index.nearest(value)
-        if found is not None:
-            duplicates[position] = (kept_positions[found[0]], found[1])
+    for code in pairs.tolist():
+        position, original = divmod(code, len(values))
+        if position in duplicates or not kept[original]:
             continue
-        index.add(value)
-        kept_positions.append(position)
+        duplicates[position] = (original, gap_of[(position, original)])
+        kept[position] = False
     return duplicates
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.contamination import ContaminationIndex, benchmark_prompts
-from echo4o_eval.data_gen.dedupe import HashIndex, perceptual_hash
+from echo4o_eval.data_gen.dedupe import find_duplicates, perceptual_hash
 from echo4o_eval.data_gen.records import RecordStore
 
 
@@ -64,45 +64,52 @@ def run_filter(config: SynthConfig, index: ContaminationIndex | None = None) -> 
             prompts, loaded = benchmark_prompts(settings.benchmarks, settings.data_dir,
                                                 settings.allow_download, settings.require_benchmarks)
             index = ContaminationIndex(prompts, settings.ngram, settings.overlap)
-        hashes = HashIndex(settings.near_duplicate_distance, bits=settings.hash_size ** 2)
-        owner: list[str] = []
+        if settings.hash_size > 8:
+            raise ValueError("filter.hash_size must be at most 8 (hashes of up to 64 bits)")
         counts: dict[str, int] = {}
         contamination: dict[str, int] = {}
+        entries: list[dict[str, Any]] = []
+        hashes: list[int] = []
+        hashed: list[int] = []  # entry positions of the hashes
+        for check in store.iterate("check"):
+            if check.get("status") not in ("kept", "rewritten"):
+                continue
+            gen = store.get("generate", check["id"], refresh=False) or {}
+            path = gen.get("image_path") or ""
+            record = {"id": check["id"], "subset": check["subset"], "status": "kept", "reason": None,
+                      "detail": "", "stamp": _stamp(path), "phash": None, "size": None,
+                      "prompts": (check.get("prompt") or "", check.get("original_prompt") or "")}
+            reason, detail, size = quality(path, settings.min_side)
+            record["size"] = list(size) if size else None
+            if reason is None:
+                stamp, cached = previous.get(check["id"], (None, None))
+                value = int(cached, 16) if cached and stamp == record["stamp"] else perceptual_hash(
+                    path, settings.hash_size)
+                record["phash"] = f"{value:0{settings.hash_size ** 2 // 4}x}"
+                hashes.append(value)
+                hashed.append(len(entries))
+            else:
+                record.update(status="dropped", reason=reason, detail=detail)
+            entries.append(record)
+        duplicates = find_duplicates(hashes, settings.near_duplicate_distance, bits=settings.hash_size ** 2)
+        for position, (original, gap) in duplicates.items():
+            entries[hashed[position]].update(
+                status="dropped", reason="duplicate" if gap == 0 else "near_duplicate",
+                detail=f"of {entries[hashed[original]]['id']} (distance {gap})")
 
         def records():
-            for check in store.iterate("check"):
-                if check.get("status") not in ("kept", "rewritten"):
-                    continue
-                gen = store.get("generate", check["id"], refresh=False) or {}
-                path = gen.get("image_path") or ""
-                record = {"id": check["id"], "subset": check["subset"], "status": "kept", "reason": None,
-                          "detail": "", "stamp": _stamp(path), "phash": None, "size": None}
-                reason, detail, size = quality(path, settings.min_side)
-                record["size"] = list(size) if size else None
-                if reason is None:
-                    stamp, cached = previous.get(check["id"], (None, None))
-                    value = int(cached, 16) if cached and stamp == record["stamp"] else perceptual_hash(
-                        path, settings.hash_size)
-                    record["phash"] = f"{value:0{settings.hash_size ** 2 // 4}x}"
-                    found = hashes.nearest(value)
-                    if found is not None:
-                        reason = "duplicate" if found[1] == 0 else "near_duplicate"
-                        detail = f"of {owner[found[0]]} (distance {found[1]})"
-                    else:
-                        hashes.add(value)
-                        owner.append(check["id"])
-                if reason is None:
-                    for which in ("prompt", "original_prompt"):
-                        hit = index.match(check.get(which) or "")
+            for record in entries:
+                final, original = record.pop("prompts")
+                if record["status"] == "kept":
+                    for which, text in (("prompt", final), ("original_prompt", original)):
+                        hit = index.match(text)
                         if hit is not None:
-                            reason = "contamination"
-                            detail = (f"{which} {hit['kind']} overlap ({hit['score']}) with {hit['benchmark']} "
-                                      f"prompt {hit['prompt_id']}: {hit['benchmark_prompt'][:200]}")
-                            record["contamination"] = hit
+                            record.update(status="dropped", reason="contamination", contamination=hit,
+                                          detail=(f"{which} {hit['kind']} overlap ({hit['score']}) with "
+                                                  f"{hit['benchmark']} prompt {hit['prompt_id']}: "
+                                                  f"{hit['benchmark_prompt'][:200]}"))
                             contamination[hit["benchmark"]] = contamination.get(hit["benchmark"], 0) + 1
                             break
-                if reason is not None:
-                    record.update(status="dropped", reason=reason, detail=detail)
                 key = record["reason"] or "kept"
                 counts[key] = counts.get(key, 0) + 1
                 yield record
