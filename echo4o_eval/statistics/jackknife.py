@@ -84,9 +84,9 @@ def t_quantile(confidence_or_p: float, df: float) -> float:
     >>> round(t_quantile(0.975, 10), 4)
     2.2281
     """
-    from scipy.stats import t
+    from scipy.special import stdtrit  # scipy.special imports far faster than scipy.stats
 
-    return float(t.ppf(confidence_or_p, df))
+    return float(stdtrit(df, confidence_or_p))
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,13 @@ def replicates(aggregates: Sequence[tuple[Aggregate, Sequence[SampleScore]]], sa
     for aggregate, scores in aggregates:
         full = flatten(aggregate(samples, scores))
         keys = list(full)
+        scores_of: list[list[SampleScore]] = [[] for _ in range(n_groups + 1)]
+        for s in scores:
+            scores_of[of_sample.get(s.sample_id, n_groups)].append(s)
         rows = []
         for g in range(n_groups):
             kept = [s for s, k in zip(samples, groups) if k != g]
-            kept_scores = [s for s in scores if of_sample.get(s.sample_id) != g]
+            kept_scores = [s for k in range(n_groups + 1) if k != g for s in scores_of[k]]
             flat = flatten(aggregate(kept, kept_scores))
             rows.append([_as_float(flat.get(k)) for k in keys])
         df = {k: (per_tag_groups.get(k[0], n_groups) if k[0] else n_groups) - 1 for k in keys}
@@ -224,9 +227,9 @@ class PairedChange:
         worsening = -self.delta if higher_is_better else self.delta
         if self.se == 0:
             return 0.0 if worsening > 0 else 1.0
-        from scipy.stats import t
+        from scipy.special import stdtr
 
-        return float(t.sf(worsening / self.se, self.df))
+        return float(stdtr(self.df, -worsening / self.se))  # P(T >= worsening / se)
 
     def p_two_sided(self) -> float | None:
         """Two-sided p-value of "A and B differ"."""
