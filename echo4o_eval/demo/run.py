@@ -137,7 +137,7 @@ def run_demo(out_dir: Path, *, real: bool = False, progress: bool = True,
     from echo4o_eval.report.html import build_report
     from echo4o_eval.report.runs import load_view
 
-    result.report = build_report([load_view(p) for p in result.run_dirs], out_dir / "report",
+    result.report = build_report([load_view(p) for p in result.run_dirs], out_dir / "report", published=False,
                                  title="echo4o-eval demo (meaningless scores, real pipeline)")
     return result
 
