@@ -307,7 +307,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="This DataLoader will create")
 
     from echo4o_eval.judges.images import load_rgb
-    from echo4o_eval.resolve import make_judge
+    from echo4o_eval.factories import make_judge
 
     device = "cuda" if args.full_size else "cpu"
     rows = load_metadata(args.metadata)

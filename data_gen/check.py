@@ -63,7 +63,7 @@ class DetectorCheck:
     """The GenEval rule engine on a detector judge's detections, for instruction specs."""
 
     def __init__(self, spec: str, options: dict[str, Any]) -> None:
-        from echo4o_eval.resolve import make_judge
+        from echo4o_eval.factories import make_judge
 
         self.judge = make_judge(spec, options)
 

@@ -76,7 +76,7 @@ class DeferredModel(_Deferred):
         self._identity = dict(identity)
 
     def _factory(self):
-        from echo4o_eval.resolve import make_model
+        from echo4o_eval.factories import make_model
 
         return make_model(self.spec, self.options)
 
@@ -97,7 +97,7 @@ class DeferredJudge(_Deferred):
         self.kind = kind
 
     def _factory(self):
-        from echo4o_eval.resolve import make_judge
+        from echo4o_eval.factories import make_judge
 
         judge = make_judge(self.spec, self.options)
         if judge.kind != self.kind:

@@ -37,7 +37,7 @@ from echo4o_eval.deferred import deferred_judge, deferred_model
 from echo4o_eval.manifest import build_manifest, check_config_secrets, check_resumable, default_run_dir
 from echo4o_eval.models.generation_params import check_generation_params
 from echo4o_eval.models.identity import identity_of
-from echo4o_eval.resolve import make_judge, make_model
+from echo4o_eval.factories import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, load_benchmark
 from echo4o_eval.judging import judge_and_score
 from echo4o_eval.store import RunStore

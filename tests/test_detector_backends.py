@@ -10,7 +10,7 @@ import pytest
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
 from echo4o_eval.judges.labels import GENEVAL_INDEX, GENEVAL_OBJECT_NAMES, geneval_name
 from echo4o_eval.judges.weights import MissingWeightsError
-from echo4o_eval.resolve import make_judge
+from echo4o_eval.factories import make_judge
 from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 from echo4o_eval.types import Generation, JudgeRequest, Sample, Status
 from tests.tiny_models import save_tiny_clip, save_tiny_mask2former, write_test_images

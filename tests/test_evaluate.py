@@ -104,6 +104,6 @@ def test_a_finished_run_loads_no_judge(tmp_path, common, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("a judge was loaded")
 
-    monkeypatch.setattr("echo4o_eval.resolve.make_judge", no_loading)
+    monkeypatch.setattr("echo4o_eval.factories.make_judge", no_loading)
     again = evaluate("geneval", grey, judge, run_dir=tmp_path / "run", model_id="grey", **common)
     assert (again.generated, again.scored, again.result.n_images) == (0, 0, N_PROMPTS)

@@ -14,7 +14,7 @@ import pytest
 from echo4o_eval.judges.labels import GENEVAL_INDEX
 from echo4o_eval.judges.mmdet_backend import _instances_v2
 from echo4o_eval.judges.weights import MissingWeightsError
-from echo4o_eval.resolve import make_judge
+from echo4o_eval.factories import make_judge
 from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 from echo4o_eval.types import JudgeRequest, Status
 from tests.tiny_models import save_tiny_clip

@@ -120,7 +120,7 @@ def test_checkpoint_on_disk_identity_lazy_loading_and_named_refusals(tmp_path, s
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("echo4o_eval.resolve.make_model", no_loading)
+    monkeypatch.setattr("echo4o_eval.factories.make_model", no_loading)
     again = evaluate("geneval", spec, run_dir=run_dir, **settings)  # finished: nothing loads
     assert (again.generated, again.scored) == (0, 0) and again.result.n_images == N_PROMPTS
 
