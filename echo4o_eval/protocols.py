@@ -71,7 +71,8 @@ class Judge(Protocol):
 class Evaluator(Protocol):
     """Benchmark-specific glue: builds judge requests, applies the scoring rules, aggregates.
 
-    Built by a benchmark's scorer module for one judge kind and one set of options.
+    Built by ``Benchmark.make_evaluator(judge_kind, options)`` (see echo4o_eval.spec), which
+    passes the benchmark's spec; ``options`` is the typed options dataclass as a plain dict.
     """
 
     judge_kind: str  # the Judge.kind it needs

@@ -1,6 +1,6 @@
 """GenEval evaluator for detector judges (Mask2Former/mmdet/open-vocabulary + CLIP colours).
 
-The runner builds it through ``scorer.make_evaluator("detector", options)`` and calls
+The runner builds it through ``benchmark.make_evaluator("detector", options)`` and calls
 ``requests`` -> judge -> ``score`` per image, then ``aggregate`` and ``extra_outputs``.
 Scoring is :func:`echo4o_eval.scoring.geneval_rules.evaluate_geneval`; aggregation is the
 official summary (:mod:`echo4o_eval.benchmarks.geneval.summary`).
