@@ -49,19 +49,10 @@ class InLoopEvaluator:
                              "eval.every=0 and eval.at_end=false, and evaluate saved checkpoints with `echo4o-eval run`")
         self.config, self.settings, self.backend, self.accelerator = config, settings, backend, accelerator
         self.model_id = settings.model_id or Path(config.run.output_dir).resolve().name
-        self._judge = None
 
     def due(self, step: int) -> bool:
         every = self.settings.every
         return bool(every and step % every == 0) or (self.settings.at_end and step == self.config.run.max_steps)
-
-    def _judge_object(self):
-        """The judge, built once and reused for every step (detector weights load once)."""
-        if self._judge is None and self.settings.judge is not None:
-            from echo4o_eval.resolve import make_judge
-
-            self._judge = make_judge(self.settings.judge, dict(self.settings.judge_options))
-        return self._judge
 
     def run(self, step: int, transformer, ema, log_path: Path) -> dict[str, Any]:
         """Evaluate step ``step``; the main process computes it, the others wait."""
@@ -107,10 +98,10 @@ class InLoopEvaluator:
         try:
             with swap:
                 outcome = echo4o_eval.evaluate(
-                    settings.benchmark, self._generate_function(), self._judge_object(), run_dir=run_dir,
+                    settings.benchmark, self._generate_function(), settings.judge, run_dir=run_dir,
                     seed=settings.seed, images_per_prompt=settings.images_per_prompt, limit=settings.limit,
                     model_id=self.model_id, step=step, evaluator_options=dict(settings.evaluator_options),
-                    judge_options=None if self._judge is not None else dict(settings.judge_options),
+                    judge_options=dict(settings.judge_options),
                     data_dir=settings.data_dir, allow_download=settings.allow_download,
                     n_bootstrap=settings.n_bootstrap, progress=False, model_label=self.model_id,
                     model_options={"batch_size": settings.batch_size})
