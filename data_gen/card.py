@@ -39,9 +39,10 @@ def _models(config: SynthConfig) -> list[str]:
     return lines
 
 
-def card_text(config: SynthConfig, export_name: str, export_summary: dict[str, Any]) -> str:
-    """The card's Markdown for one export."""
-    summary = stage_summary(config)
+def card_text(config: SynthConfig, export_name: str, export_summary: dict[str, Any],
+              summary: dict[str, Any] | None = None) -> str:
+    """The card's Markdown for one export (``summary``: :func:`stage_summary`, computed if None)."""
+    summary = summary or stage_summary(config)
     final = summary["final"]
     total = sum(final.values())
     stage_lines = []
@@ -85,9 +86,10 @@ def card_text(config: SynthConfig, export_name: str, export_summary: dict[str, A
     ])
 
 
-def write_card(config: SynthConfig, folder: Path, export_name: str, export_summary: dict[str, Any]) -> Path:
+def write_card(config: SynthConfig, folder: Path, export_name: str, export_summary: dict[str, Any],
+               summary: dict[str, Any] | None = None) -> Path:
     """Write ``folder/README.md``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "README.md"
-    path.write_text(card_text(config, export_name, export_summary), encoding="utf-8")
+    path.write_text(card_text(config, export_name, export_summary, summary), encoding="utf-8")
     return path

@@ -13,10 +13,10 @@ not one comparison per benchmark prompt. The prompts are read through each bench
 loader and assets (a local data dir or the pinned download).
 
 Example:
-    >>> index = ContaminationIndex([("geneval", "7", "a photo of a red cat"),
+    >>> index = ContaminationIndex([("geneval", "7", "a photo of a cat"),
     ...     ("dpg_bench", "x", "A tall glass vase holds three sunflowers beside an open window at dawn.")],
     ...     ngram=6, overlap=0.6)
-    >>> index.match("A photo of a red cat!")["kind"], index.match("a photo of a red cat made of ice")["kind"]
+    >>> index.match("A photo of a cat!")["kind"], index.match("a photo of a cat made of ice")["kind"]
     ('exact', 'contained')
     >>> index.match("a tall glass vase holds three sunflowers beside an open door")["kind"]
     'ngram'

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ FORMATS = ("bagel", "omnigen2", "hf")
 def omnigen2_row(sample: dict[str, Any]) -> dict[str, Any]:
     """One OmniGen2 training line."""
     return {"task_type": "in_context_generation" if sample["task"] == "edit" else "t2i",
-            "instruction": sample["prompt"], "output_image": str(Path(sample["image_path"]).resolve()),
-            "input_images": [str(Path(p).resolve()) for p in sample["references"]],
+            "instruction": sample["prompt"], "output_image": os.path.abspath(sample["image_path"]),
+            "input_images": [os.path.abspath(p) for p in sample["references"]],
             "id": sample["id"], "subset": sample["subset"]}
 
 
@@ -92,6 +93,7 @@ def export_hf(work_dir: str, include_original: bool, out_dir: Path) -> dict[str,
 def run_export(config: SynthConfig) -> dict[str, Any]:
     """Write every configured export and its dataset card; returns what was written."""
     from echo4o_eval.data_gen.card import write_card
+    from echo4o_eval.data_gen.status import stage_summary
 
     unknown = sorted(set(config.export.formats) - set(FORMATS))
     if unknown:
@@ -114,8 +116,10 @@ def run_export(config: SynthConfig) -> dict[str, Any]:
                 summary["omnigen2"] = export_omnigen2(samples(), out_dir)
             else:
                 summary["hf"] = export_hf(config.work_dir, config.export.original_as_caption, out_dir)
-            write_card(config, out_dir / name, name, summary)
     finally:
         store.close()
+    stages = stage_summary(config)
+    for name in config.export.formats:
+        write_card(config, out_dir / name, name, summary, stages)
     (out_dir / "export_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

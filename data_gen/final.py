@@ -29,14 +29,10 @@ def captions_for(sample: dict[str, Any], include_original: bool) -> list[str]:
 
 def final_samples(store: RecordStore, include_original: bool = True) -> Iterator[dict[str, Any]]:
     """Every sample whose filter record is ``kept``, in filter order (bounded memory)."""
-    for stage in ("plan", "generate", "check"):
-        store.refresh(stage)
-    for kept in store.iterate("filter"):
+    for row in store.joined("filter", ("plan", "generate", "check")):
+        kept, plan, gen, check = row["filter"], row["plan"], row["generate"], row["check"]
         if kept.get("status") != "kept":
             continue
-        plan = store.get("plan", kept["id"], refresh=False)
-        gen = store.get("generate", kept["id"], refresh=False)
-        check = store.get("check", kept["id"], refresh=False)
         if plan is None or gen is None or check is None:
             raise RuntimeError(f"sample {kept['id']} has a filter record but no plan/generate/check "
                                "record; the work directory is inconsistent")

@@ -16,7 +16,7 @@ accepts (image API, diffusers, Bagel, plugins), with a hard budget.
 
 Example:
     >>> image_path("/w", "fantasy", "fantasy-000001")
-    '/w/images/fantasy/8c/fantasy-000001.png'
+    '/w/images/fantasy/6c/fantasy-000001.png'
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ Example:
     ...     write({"id": "a", "status": "plan_error"})
     >>> store.get("plan", "a")["status"], store.count("plan"), sorted(store.ids("plan"))
     ('plan_error', 2, ['a', 'b'])
+    >>> [row["generate"] for row in store.joined("plan", ("generate",))]
+    [None, None]
 """
 
 from __future__ import annotations
@@ -157,6 +159,27 @@ class RecordStore:
                 return
             for seq, data in rows:
                 yield json.loads(data)
+            last = rows[-1][0]
+
+    def joined(self, driver: str, others: tuple[str, ...], batch: int = 2000) -> Iterator[dict[str, dict | None]]:
+        """``{stage: latest record or None}`` for every record of ``driver`` (in its order) with
+        the same id's records of ``others``: one query per batch, not one per sample."""
+        for stage in (driver, *others):
+            self.refresh(stage)
+        columns = ", ".join(f"o{i}.data" for i in range(len(others)))
+        joins = " ".join(f"LEFT JOIN records o{i} ON o{i}.stage=? AND o{i}.id=d.id" for i in range(len(others)))
+        query = (f"SELECT d.seq, d.data{', ' + columns if others else ''} FROM records d {joins} "
+                 "WHERE d.stage=? AND d.seq>? ORDER BY d.seq LIMIT ?")
+        last = -1
+        while True:
+            rows = self._db.execute(query, (*others, driver, last, batch)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                out = {driver: json.loads(row[1])}
+                for stage, data in zip(others, row[2:]):
+                    out[stage] = json.loads(data) if data is not None else None
+                yield out
             last = rows[-1][0]
 
     def count(self, stage: str) -> int:
