@@ -23,6 +23,25 @@ from echo4o_eval.demo.prompts import GENEVAL_PP_PROMPTS, GENEVAL_PROMPTS
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _restore_verbosity():
+    """-q and the demo quiet the libraries process-wide; undo that for the tests that follow."""
+    import logging
+    import warnings
+
+    environ = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    root = logging.getLogger().level
+    filters = list(warnings.filters)
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    logging.getLogger().setLevel(root)
+    for name in list(logging.root.manager.loggerDict):
+        logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
+    warnings.filters[:] = filters
+
+
 def _offline_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ECHO4O_DATA_DIR", "ECHO4O_SHARED_DIR")}
     return {**env, "HF_HUB_OFFLINE": "1", "ECHO4O_CACHE_DIR": str(tmp_path / "empty-cache"),

@@ -63,14 +63,14 @@ def demo_command(out_dir, real, check_baseline, write_baseline, quiet) -> None:
 
     if check_baseline and write_baseline:
         raise click.UsageError("give --check-baseline or --write-baseline, not both")
-    if quiet:
-        from echo4o_eval.verbosity import silence_libraries
+    from echo4o_eval.verbosity import silence_libraries
 
+    if quiet or not real:  # loading bars and warnings about random weights are noise here; --real shows downloads
         silence_libraries()
     say = (lambda line: None) if quiet else click.echo
     say(f"echo4o-eval demo: {DISCLAIMER}")
     try:
-        result = run_demo(out_dir, real=real, progress=not quiet and sys.stderr.isatty(), echo=say)
+        result = run_demo(out_dir, real=real, progress=False, echo=say)
     except (DemoError, MissingDependencyError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
