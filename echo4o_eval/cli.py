@@ -232,7 +232,10 @@ def _run_options(func):
         click.option("--judge-api-key-env", default=None,
                      help="NAME of the env var holding the judge API key (default OPENAI_API_KEY). The key is never stored."),
         click.option("--judge-option", multiple=True, metavar="KEY=VALUE",
-                     help="Judge setting KEY=VALUE, e.g. concurrency=32; repeat the flag for each setting."),
+                     help="Judge setting KEY=VALUE, e.g. concurrency=32; repeat the flag for each setting. "
+                          "API judges cache every reply (on by default) in $ECHO4O_CACHE_DIR/api/responses.sqlite "
+                          "(default ~/.cache/echo4o-eval/api), so nothing is paid for twice; cache_dir=DIR moves "
+                          "it, cache=off disables it."),
         click.option("--model-option", multiple=True, metavar="KEY=VALUE",
                      help="Model setting KEY=VALUE, e.g. device=cuda; repeat the flag for each setting."),
         click.option("--eval-option", multiple=True, metavar="KEY=VALUE",
@@ -262,7 +265,8 @@ def _run_options(func):
                           "delete-a-group jackknife over prompts (docs/statistics.md; the "
                           "number is no longer a resample count)."),
         click.option("--judge-batch", type=int, default=64, show_default=True,
-                     help="Images whose judge requests are sent together."),
+                     help="Images per judge call for judges that take batches (detectors); API judges "
+                          "stream instead, with as many requests in flight as their concurrency option."),
         click.option("--barrier-timeout", type=float, default=3600.0, show_default=True,
                      help="Seconds a rank waits for the others under torchrun/accelerate before failing."),
         click.option("--retry-failed/--keep-failed", default=True, show_default=True,
