@@ -161,8 +161,23 @@ def test_bagel_hub_id_downloads_only_what_bagel_loads_and_records_the_revision(o
     assert online_hub[0]["repo_id"] == "Yejy53/Echo-4o"
     assert "ema.safetensors" in online_hub[0]["allow_patterns"]
     assert "*.safetensors" not in online_hub[0]["allow_patterns"]
-    assert model.identity() == {"kind": "hub", "repo_id": "Yejy53/Echo-4o", "sha": SHA}
-    assert model.describe()["checkpoint_source"] == {"hub_repo": "Yejy53/Echo-4o", "revision": SHA}
+    assert model.identity() == {"kind": "hub", "repo_id": "Yejy53/Echo-4o", "revision": "main", "sha": SHA}
+    assert model.describe()["checkpoint_source"] == {"hub_repo": "Yejy53/Echo-4o", "revision": SHA,
+                                                     "requested_revision": None}
+    pinned = BagelModel(f"Yejy53/Echo-4o@{SHA}", {"bagel_repo": str(STAND_IN_REPO), "device": "cpu"})
+    assert pinned.identity() == {"kind": "hub", "repo_id": "Yejy53/Echo-4o", "sha": SHA}
+    assert online_hub[-1]["revision"] == SHA
+
+
+def test_the_identity_known_before_loading_is_the_adapters(online_hub, monkeypatch):
+    from echo4o_eval.models import identity
+    from echo4o_eval.models.bagel import BagelModel
+
+    monkeypatch.setattr(identity, "_cached_revision", lambda repo_id, revision: SHA)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for spec in ("echo4o", f"Yejy53/Echo-4o@{SHA}"):
+        model = BagelModel(spec, {"bagel_repo": str(STAND_IN_REPO), "device": "cpu"})
+        assert identity.source_identity(spec) == model.identity()
 
 
 def test_resolve_model_goes_from_hub_id_to_a_bagel_model(online_hub, monkeypatch):

@@ -164,7 +164,7 @@ def resolve_checkpoint(argument: str, options: Mapping[str, Any]) -> tuple[Path,
         folder, sha = download_snapshot(repo_id, revision, patterns)
     except HubError as exc:
         raise BagelSetupError(str(exc)) from exc
-    return folder, {"hub_repo": repo_id, "revision": sha}
+    return folder, {"hub_repo": repo_id, "revision": sha, "requested_revision": revision}
 
 
 class BagelModel:
@@ -379,8 +379,11 @@ class BagelModel:
         for a Hub download, the repo and the commit sha of the snapshot."""
         from echo4o_eval.models.identity import checkpoint_signature
 
-        if self.hub_repo and self.hub_revision:
-            return {"kind": "hub", "repo_id": self.hub_repo, "sha": self.hub_revision}
+        if self.hub_repo and self.hub_revision:  # the same dict identity.hub_identity gives
+            asked = self.checkpoint_source.get("requested_revision") or "main"
+            if asked == self.hub_revision:
+                return {"kind": "hub", "repo_id": self.hub_repo, "sha": self.hub_revision}
+            return {"kind": "hub", "repo_id": self.hub_repo, "revision": asked, "sha": self.hub_revision}
         return checkpoint_signature(self.checkpoint)
 
     def accepted_params(self) -> set[str]:

@@ -129,7 +129,10 @@ def source_identity(source: str, revision: str | None = None) -> dict[str, Any]:
     """Identity of a ``diffusers``/``bagel`` source: a local path's signature or a hub id's sha."""
     if Path(source).expanduser().exists():
         return checkpoint_signature(source)
-    return hub_identity(source, revision)
+    from echo4o_eval.models.hub import expand_alias, split_revision
+
+    repo_id, pinned = split_revision(expand_alias(source))  # "echo4o", "ORG/NAME@REV"
+    return hub_identity(repo_id, revision or pinned)
 
 
 def identity_of(model: Any, model_id: str | None = None, step: int | None = None,
