@@ -9,7 +9,8 @@ Decompression bombs (a tiny file declaring e.g. 30000x30000 pixels) are BAD_IMAG
 (default :data:`DEFAULT_MAX_PIXELS`, Pillow's own limit) before decoding anything, and turns
 Pillow's ``DecompressionBombWarning``/``DecompressionBombError`` into the same status. A larger
 limit (the folder model's ``max_image_pixels`` option) also raises Pillow's process-wide limit
-to match, so real large images stay readable everywhere.
+to match, and the default limit of later reads follows it, so real large images accepted by
+the folder model are readable by the judges too.
 
 Example:
     >>> import tempfile, os
@@ -73,8 +74,10 @@ def open_limited(path: str | os.PathLike, max_pixels: int | None = None) -> Iter
     ...     err.status.value, "100x100 = 10000 pixels, over the limit of 5000" in str(err)
     ('bad_image', True)
     """
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
-    allow_pixels(limit)
+    # default: Pillow's current limit (DEFAULT_MAX_PIXELS unless a larger max_image_pixels raised it)
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
+    if limit is not None:
+        allow_pixels(limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -86,7 +89,7 @@ def open_limited(path: str | os.PathLike, max_pixels: int | None = None) -> Iter
             "real image, raise the pixel limit (max_image_pixels)") from None
     with image:
         pixels = image.width * image.height
-        if pixels > limit:
+        if limit is not None and pixels > limit:
             raise ImageLoadError(
                 Status.BAD_IMAGE,
                 f"{os.fspath(path)}: declares {image.width}x{image.height} = {pixels} pixels, over "
