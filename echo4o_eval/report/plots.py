@@ -53,12 +53,12 @@ def legend(names: Sequence[str], y: float, width: float) -> tuple[list[str], flo
     """Legend entries laid out in rows; returns the elements and the height used."""
     out, x, row = [], 8.0, 0
     for i, name in enumerate(names):
-        w = 18 + 6.5 * min(len(name), 40)
+        w = 18 + 6.5 * min(len(name), 56)
         if x + w > width and x > 8:
             x, row = 8.0, row + 1
         yy = y + row * 16
         out.append(f'<rect x="{x:.1f}" y="{yy - 9:.1f}" width="10" height="10" fill="{colour(i)}"/>')
-        out.append(_text(x + 14, yy, name[:40], 11))
+        out.append(_text(x + 14, yy, name[:56], 11))
         x += w
     return out, (row + 1) * 16
 
