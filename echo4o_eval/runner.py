@@ -40,7 +40,7 @@ from echo4o_eval.models.identity import identity_of
 from echo4o_eval.factories import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, load_benchmark
 from echo4o_eval.judging import judge_and_score
-from echo4o_eval.store import RunStore
+from echo4o_eval.store import RunStore, check_run_directory
 from echo4o_eval.types import (
     BenchmarkResult,
     GenerationRequest,
@@ -227,6 +227,7 @@ def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> Run
         if config.new_run and (run_dir / "manifest.json").exists():
             run_dir = _fresh_dir(run_dir)
         fresh = not (run_dir / "manifest.json").exists()
+        check_run_directory(run_dir, samples)  # a user's unrelated folder: refused before loading
         if fresh and not config.require_existing_images:  # loads a deferred model: it is needed now
             check_generation_params(model, config.generation_params, config.allow_unknown_params)
         manifest = build_manifest(config, runner, model, judge, evaluator, judge_spec, identity)

@@ -81,12 +81,12 @@ def _samples_text(samples: Sequence[Sample]) -> str:
     return "".join(json.dumps(to_json(sample), ensure_ascii=False) + "\n" for sample in samples)
 
 
-def check_run_directory(run_dir: str | Path, samples_text: str | None = None) -> None:
+def check_run_directory(run_dir: str | Path, samples: Sequence[Sample] | None = None) -> None:
     """Refuse a directory that exists, has files, and is not a run directory of ours.
 
     Passes: a missing or empty directory, one with a manifest.json, or one holding only what
     another rank creating this same run writes before its manifest (lock files, temporary
-    files, an empty images/, and a samples.jsonl identical to ``samples_text``).
+    files, an empty images/, and a samples.jsonl identical to the one ``samples`` make).
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "notes.txt").write_text("mine")
@@ -98,6 +98,7 @@ def check_run_directory(run_dir: str | Path, samples_text: str | None = None) ->
     folder = Path(run_dir)
     if not folder.is_dir() or (folder / "manifest.json").exists():
         return
+    samples_text = None if samples is None else _samples_text(samples)
     def ours(entry: Path) -> bool:
         if _BEING_CREATED.fullmatch(entry.name):
             return True
@@ -331,7 +332,7 @@ class RunStore:
                 )
             self._merge_samples(samples)
             return
-        check_run_directory(self.run_dir, _samples_text(samples))  # never into a user's folder
+        check_run_directory(self.run_dir, samples)  # never write into a user's folder
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "images").mkdir(exist_ok=True)
         self._write_samples(samples)
