@@ -168,6 +168,8 @@ class Benchmark:
     # How the report renders a sample (optional; the report falls back to its metadata):
     checklist_text: Callable[..., str] | None = None  # sample -> its requirements in words
     checklist_items: Callable[..., list] | None = None  # sample -> numbered requirement wording
+    # Official judge texts parity mode reads (name -> (Script, Recipe, sha256); see prompts/official.py)
+    official_texts: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, path: str | Path, sample_loader: Callable[..., list],

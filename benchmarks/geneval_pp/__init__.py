@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from echo4o_eval.benchmarks.geneval_pp import prompts
 from echo4o_eval.benchmarks.geneval_pp.loader import load_samples
 from echo4o_eval.spec import Benchmark, BenchmarkSpec
 
@@ -37,4 +38,5 @@ def checklist_items(sample) -> list[str]:
 
 
 benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator,
-                                checklist_text=checklist_text, checklist_items=checklist_items)
+                                checklist_text=checklist_text, checklist_items=checklist_items,
+                                official_texts=prompts.OFFICIAL_TEXTS)

@@ -25,6 +25,22 @@ import re
 from typing import Any, Mapping
 
 from echo4o_eval.prompts.replies import strip_fences
+from echo4o_eval.prompts.official import Recipe, Script
+
+#: The official GenEval++ judge script, pinned to a commit (parity prompts are read from it).
+OFFICIAL_SCRIPT = Script("yejy53/Echo-4o", "28f36d76558e5f53b9deceda78bf025ef0d0ea24",
+                         "test_scripts/Eval-gpt-4.1-geneval++.py")
+#: name -> (script, recipe, sha256 of the UTF-8 text) of each official text parity mode sends.
+OFFICIAL_TEXTS = {
+    "geneval_pp_system": (
+        OFFICIAL_SCRIPT, Recipe("assign", names=("SYSTEM_PROMPT",)),
+        "819efd5edb91428f4f804edc5199782dff55d9c70630e603babdb1402556bcae"),
+    "geneval_pp_user_template": (
+        OFFICIAL_SCRIPT,
+        Recipe("fstring", function="process_sample", startswith="Instruction:",
+               fields={"instruction": "{instruction}", "explanation": "{checklist}"}),
+        "25b0f47fe6609a020c8815d57e58706df5c85dbce6cb9b06a22de632d2266f5e"),
+}
 
 
 class ChecklistError(ValueError):

@@ -54,7 +54,7 @@ class GenEvalPlusPlusVLMEvaluator:
         self.config: JudgedOptions = evaluator_options(JudgedOptions, options)
         self.options = options_dict(self.config)
         self.spec = builtin_spec("geneval_pp", spec)
-        self._official = OfficialPrompts(self.config.prompts_dir)
+        self._official = OfficialPrompts(self.config.prompts_dir, prompts.OFFICIAL_TEXTS)
 
     def _official_parser(self):
         parity = self.config.parity

@@ -19,6 +19,23 @@ import re
 from typing import Any
 
 from echo4o_eval.prompts.replies import strip_fences
+from echo4o_eval.prompts.official import Recipe, Script
+
+#: The official Imagine-Bench judge script, pinned to a commit (parity prompts are read from it).
+OFFICIAL_SCRIPT = Script("yejy53/Echo-4o", "28f36d76558e5f53b9deceda78bf025ef0d0ea24",
+                         "test_scripts/Eval-gpt-4.1-Imagine.py")
+#: name -> (script, recipe, sha256 of the UTF-8 text) of each official text parity mode sends.
+OFFICIAL_TEXTS = {
+    "imagine_system": (
+        OFFICIAL_SCRIPT, Recipe("dict_text", function="build_messages", index=0),
+        "9fb639bc53419f2e75d920740bfc8876b780e63428d0a2dc96a29bfeb56d185e"),
+    "imagine_user_template": (
+        OFFICIAL_SCRIPT,
+        Recipe("fstring", function="build_messages", startswith="Please evaluate",
+               fields={"prompt_data['instruction']": "{instruction}",
+                       "prompt_data['note']": "{note}"}),
+        "d023bce57ea28d0c7e0132e0756582b9fec14a34d382272a1029f0460a27bef2"),
+}
 
 CRITERIA = ("Fantasy Fulfillment", "Identity Preservation", "Aesthetic Quality")
 _SCORE = re.compile(r"(Fantasy Fulfillment|Identity Preservation|Aesthetic Quality)\s*[:：]?\s*(\d{1,2})")

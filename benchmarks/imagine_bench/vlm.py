@@ -79,7 +79,7 @@ class ImagineBenchEvaluator:
         self.config: JudgedOptions = evaluator_options(JudgedOptions, options)
         self.options = options_dict(self.config)
         self.spec = builtin_spec("imagine_bench", spec)
-        self._official = OfficialPrompts(self.config.prompts_dir)
+        self._official = OfficialPrompts(self.config.prompts_dir, prompts.OFFICIAL_TEXTS)
 
     def requests(self, sample: Sample, generation: Generation) -> list[JudgeRequest]:
         """The single ``main`` judge request for one image (none for a failed generation), with

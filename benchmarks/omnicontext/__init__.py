@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from echo4o_eval.benchmarks.omnicontext import prompts
 from echo4o_eval.benchmarks.omnicontext.loader import load_samples
 from echo4o_eval.spec import Benchmark, BenchmarkSpec
 
@@ -17,4 +18,5 @@ def make_evaluator(spec: BenchmarkSpec, judge_kind: str, options: Mapping[str, A
     return OmniContextEvaluator(options, spec=spec)
 
 
-benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator)
+benchmark = Benchmark.from_yaml(Path(__file__).with_name("benchmark.yaml"), load_samples, make_evaluator,
+                                official_texts=prompts.OFFICIAL_TEXTS)

@@ -27,6 +27,28 @@ import json
 from typing import Any
 
 from echo4o_eval.prompts.replies import strip_fences
+from echo4o_eval.prompts.official import Recipe, Script
+
+#: OmniGen2's OmniContext prompt generator, pinned to a commit (parity prompts are read from it).
+OFFICIAL_SCRIPT = Script("VectorSpaceLab/OmniGen2", "0f72fa92564d9f8ba76f53fcc3c05aca2372458f",
+                         "omnicontext/prompt_generator.py")
+_PREAMBLE = "_context_no_delimit"
+_RULE = "_prompts_0shot_in_context_generation_rule_"
+#: name -> (script, recipe, sha256 of the UTF-8 text) of each official text parity mode sends.
+OFFICIAL_TEXTS = {
+    "omnicontext_prompt_following": (
+        OFFICIAL_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Single_and_Multiple")),
+        "f91db247df9db7bb784b4cb213e5e5da8ff7bf55de3b8035be9fdc808f7d4d5b"),
+    "omnicontext_prompt_following_scene": (
+        OFFICIAL_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Scene")),
+        "49264679c29a614902119468c2acba69f2be7592e342915ce0e04bacb7d2336b"),
+    "omnicontext_subject_consistency": (
+        OFFICIAL_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Single_and_Multiple")),
+        "fe3c9a31f40869ca768e4cf723c56a324616615fecf8566d1239f90fab33df9a"),
+    "omnicontext_subject_consistency_scene": (
+        OFFICIAL_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Scene")),
+        "e42c5976dfae1a474eb94aafac573c235439351fb88caa6fae1f363c14a90a06"),
+}
 
 NUMBER_REASON = "System: output is simply a number"
 

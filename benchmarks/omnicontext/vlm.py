@@ -83,7 +83,7 @@ class OmniContextEvaluator:
         self.config: OmniContextOptions = evaluator_options(OmniContextOptions, options)
         self.options = options_dict(self.config)
         self.spec = builtin_spec("omnicontext", spec)
-        self._official = OfficialPrompts(self.config.prompts_dir)
+        self._official = OfficialPrompts(self.config.prompts_dir, prompts.OFFICIAL_TEXTS)
 
     @property
     def parity(self) -> bool:

@@ -2,8 +2,10 @@
 
 Each text comes from the official evaluation script, pinned by commit, downloaded once into
 the cache, and extracted with :mod:`ast` - the script is parsed, never executed. The extracted
-text must have the sha256 pinned below (computed from the texts the official code sends);
-anything else is an error naming the source. A local directory laid out like the project's
+text must have its pinned sha256 (computed from the texts the official code sends);
+anything else is an error naming the source. The pins (script, recipe, sha256) belong to the
+benchmarks: each keeps its ``OFFICIAL_TEXTS`` in ``benchmarks/<id>/prompts.py``; this module
+is the engine they share. A local directory laid out like the project's
 ``judge_prompts`` folder (``<name>.txt``; option ``prompts_dir`` or env ``ECHO4O_PROMPTS_DIR``)
 is used instead when given, and is verified the same way. ``scripts_dir`` (or env
 ``ECHO4O_OFFICIAL_SCRIPTS_DIR``) may hold local copies of the script files.
@@ -60,46 +62,26 @@ class Recipe:
     index: int = 0
 
 
-ECHO4O = "28f36d76558e5f53b9deceda78bf025ef0d0ea24"
-OMNIGEN2 = "0f72fa92564d9f8ba76f53fcc3c05aca2372458f"
-GENEVAL_PP_SCRIPT = Script("yejy53/Echo-4o", ECHO4O, "test_scripts/Eval-gpt-4.1-geneval++.py")
-IMAGINE_SCRIPT = Script("yejy53/Echo-4o", ECHO4O, "test_scripts/Eval-gpt-4.1-Imagine.py")
-OMNICONTEXT_SCRIPT = Script("VectorSpaceLab/OmniGen2", OMNIGEN2, "omnicontext/prompt_generator.py")
-_PREAMBLE = "_context_no_delimit"
-_RULE = "_prompts_0shot_in_context_generation_rule_"
+#: One pinned official text: the script it is read from, how to find it, sha256 of its UTF-8.
+OfficialText = tuple  # (Script, Recipe, str)
 
-# name -> (script, recipe, sha256 of the UTF-8 text)
-OFFICIAL_PROMPTS: dict[str, tuple[Script, Recipe, str]] = {
-    "geneval_pp_system": (
-        GENEVAL_PP_SCRIPT, Recipe("assign", names=("SYSTEM_PROMPT",)),
-        "819efd5edb91428f4f804edc5199782dff55d9c70630e603babdb1402556bcae"),
-    "geneval_pp_user_template": (
-        GENEVAL_PP_SCRIPT,
-        Recipe("fstring", function="process_sample", startswith="Instruction:",
-               fields={"instruction": "{instruction}", "explanation": "{checklist}"}),
-        "25b0f47fe6609a020c8815d57e58706df5c85dbce6cb9b06a22de632d2266f5e"),
-    "imagine_system": (
-        IMAGINE_SCRIPT, Recipe("dict_text", function="build_messages", index=0),
-        "9fb639bc53419f2e75d920740bfc8876b780e63428d0a2dc96a29bfeb56d185e"),
-    "imagine_user_template": (
-        IMAGINE_SCRIPT,
-        Recipe("fstring", function="build_messages", startswith="Please evaluate",
-               fields={"prompt_data['instruction']": "{instruction}",
-                       "prompt_data['note']": "{note}"}),
-        "d023bce57ea28d0c7e0132e0756582b9fec14a34d382272a1029f0460a27bef2"),
-    "omnicontext_prompt_following": (
-        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Single_and_Multiple")),
-        "f91db247df9db7bb784b4cb213e5e5da8ff7bf55de3b8035be9fdc808f7d4d5b"),
-    "omnicontext_prompt_following_scene": (
-        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "PF_Scene")),
-        "49264679c29a614902119468c2acba69f2be7592e342915ce0e04bacb7d2336b"),
-    "omnicontext_subject_consistency": (
-        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Single_and_Multiple")),
-        "fe3c9a31f40869ca768e4cf723c56a324616615fecf8566d1239f90fab33df9a"),
-    "omnicontext_subject_consistency_scene": (
-        OMNICONTEXT_SCRIPT, Recipe("assign", names=(_PREAMBLE, _RULE + "SC_Scene")),
-        "e42c5976dfae1a474eb94aafac573c235439351fb88caa6fae1f363c14a90a06"),
-}
+
+def official_prompts() -> dict[str, tuple]:
+    """Every pinned official text by name, gathered from the registered benchmarks (each
+    benchmark's ``official_texts``: built-in ones keep theirs in ``benchmarks/<id>/prompts.py``).
+    ``OFFICIAL_PROMPTS`` is this mapping."""
+    from echo4o_eval.spec import benchmark_names, load_benchmark
+
+    texts: dict[str, tuple] = {}
+    for name in benchmark_names():
+        texts.update(load_benchmark(name).official_texts)
+    return texts
+
+
+def __getattr__(name: str):
+    if name == "OFFICIAL_PROMPTS":
+        return official_prompts()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _string(node: ast.AST) -> str | None:
@@ -204,11 +186,14 @@ def load_official_prompt(
     scripts_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     download: bool = True,
+    texts: Mapping[str, tuple] | None = None,
 ) -> str:
-    """The official text ``name`` (a key of OFFICIAL_PROMPTS), verified against its sha256."""
-    if name not in OFFICIAL_PROMPTS:
-        raise KeyError(f"unknown official prompt {name!r}; known: {sorted(OFFICIAL_PROMPTS)}")
-    script, recipe, expected = OFFICIAL_PROMPTS[name]
+    """The official text ``name`` of ``texts`` (a benchmark's ``OFFICIAL_TEXTS``; default:
+    every benchmark's, :func:`official_prompts`), verified against its sha256."""
+    texts = official_prompts() if texts is None else texts
+    if name not in texts:
+        raise KeyError(f"unknown official prompt {name!r}; known: {sorted(texts)}")
+    script, recipe, expected = texts[name]
     prompts_dir = prompts_dir or os.environ.get("ECHO4O_PROMPTS_DIR")
     if prompts_dir:
         path = Path(prompts_dir) / f"{name}.txt"
@@ -246,12 +231,14 @@ class OfficialPrompts:
     {}
     """
 
-    def __init__(self, prompts_dir: str | Path | None = None) -> None:
+    def __init__(self, prompts_dir: str | Path | None = None,
+                 texts: Mapping[str, tuple] | None = None) -> None:
         self.prompts_dir = prompts_dir
+        self.texts = texts  # the benchmark's OFFICIAL_TEXTS (None: every benchmark's)
         self.loaded: dict[str, str] = {}
 
     def __getitem__(self, name: str) -> str:
         """The verified official text ``name`` (see :func:`load_official_prompt`)."""
         if name not in self.loaded:
-            self.loaded[name] = load_official_prompt(name, prompts_dir=self.prompts_dir)
+            self.loaded[name] = load_official_prompt(name, prompts_dir=self.prompts_dir, texts=self.texts)
         return self.loaded[name]
