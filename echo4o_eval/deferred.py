@@ -71,9 +71,11 @@ class DeferredModel(_Deferred):
 
     generates = True
 
-    def __init__(self, spec: str, options: Mapping[str, Any], identity: Mapping[str, Any]) -> None:
+    def __init__(self, spec: str, options: Mapping[str, Any], identity: Mapping[str, Any],
+                 kind: str = "", source: str = "") -> None:
         super().__init__(spec, options)
         self._identity = dict(identity)
+        self.kind, self.source = kind, source  # e.g. ("diffusers", "/ckpt/sd3")
 
     def _factory(self):
         from echo4o_eval.factories import make_model
@@ -83,6 +85,17 @@ class DeferredModel(_Deferred):
     def identity(self) -> dict[str, Any]:
         """The weights' identity, known without loading them."""
         return dict(self._identity)
+
+    def accepted_params(self) -> set[str]:
+        """Generation parameter names the model uses: for a diffusers pipeline read without
+        loading it (its class's call signature), else from the loaded model."""
+        if self._object is None and self.kind == "diffusers":
+            from echo4o_eval.models.diffusers_model import pipeline_params
+
+            known = pipeline_params(self.source, self.options)
+            if known is not None:
+                return known
+        return set(self.get().accepted_params())
 
     def generate(self, requests):
         """Load the model (first call only) and generate."""
@@ -120,7 +133,7 @@ def deferred_model(spec: str, options: Mapping[str, Any]):
         return None
     if name not in DEFERRED_MODELS or not argument:
         return None
-    return DeferredModel(spec, options, source_identity(argument, options.get("revision")))
+    return DeferredModel(spec, options, source_identity(argument, options.get("revision")), name, argument)
 
 
 def deferred_judge(spec: str, options: Mapping[str, Any]):

@@ -228,7 +228,7 @@ def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> Run
             run_dir = _fresh_dir(run_dir)
         fresh = not (run_dir / "manifest.json").exists()
         check_run_directory(run_dir, samples)  # a user's unrelated folder: refused before loading
-        if fresh and not config.require_existing_images:  # loads a deferred model: it is needed now
+        if fresh and not config.require_existing_images:  # typos refused before the run dir is made
             check_generation_params(model, config.generation_params, config.allow_unknown_params)
         manifest = build_manifest(config, runner, model, judge, evaluator, judge_spec, identity)
         check_resumable(run_dir, manifest)  # before any model or judge is loaded

@@ -170,3 +170,16 @@ def test_a_model_built_from_a_spec_without_identity_is_named_by_its_spec(tmp_pat
     assert outcome.generated == 1
     identity = load_run(tmp_path / "run").manifest["model"]["identity"]
     assert identity == {"kind": "spec", "spec": "someapi:model-x"}
+
+
+def test_generation_params_of_a_diffusers_checkpoint_are_checked_without_loading_it(tmp_path, tiny, monkeypatch):
+    from echo4o_eval.deferred import deferred_model
+    from echo4o_eval.models.generation_params import check_generation_params
+    from tests.tiny_pipelines import save_tiny_sd3
+
+    model = deferred_model(str(save_tiny_sd3(tmp_path / "ckpt")), {"device": "cpu"})
+    monkeypatch.setattr("echo4o_eval.factories.make_model", None)  # loading would fail
+    check_generation_params(model, {"steps": 2, "max_sequence_length": 77}, allow_unknown=False)
+    with pytest.raises(ValueError, match=r"'guidanse_scale' \(did you mean 'guidance_scale'\?\)"):
+        check_generation_params(model, {"guidanse_scale": 3}, allow_unknown=False)
+    assert not model.loaded

@@ -321,10 +321,7 @@ class DiffusersModel:
 
     def accepted_params(self) -> set[str]:
         """Generation parameter names this pipeline uses (its call's arguments and the aliases)."""
-        from echo4o_eval.models.generation_params import ALIASES
-
-        return (self._call_parameters - {"self", "prompt", "generator", "output_type"}) | set(ALIASES) | {
-            "resolution", "width", "height", *NOT_PASSED}
+        return _params_of(self._call_parameters)
 
     def close(self) -> None:
         """Drop the pipeline and empty the CUDA cache."""
@@ -338,3 +335,25 @@ def make_diffusers_model(argument: str, options: Mapping[str, Any]) -> Diffusers
     if not argument:
         raise ValueError("diffusers needs a hub id or a path: diffusers:HUB_ID_OR_PATH")
     return DiffusersModel(argument, options)
+
+
+def _params_of(call_parameters: set[str]) -> set[str]:
+    from echo4o_eval.models.generation_params import ALIASES
+
+    return (set(call_parameters) - {"self", "prompt", "generator", "output_type"}) | set(ALIASES) | {
+        "resolution", "width", "height", *NOT_PASSED}
+
+
+def pipeline_params(source: str, options: Mapping[str, Any]) -> set[str] | None:
+    """The generation parameters the pipeline at ``source`` takes, read from its
+    model_index.json and its class's call signature without loading any weights (None when the
+    class cannot be told: the caller loads the pipeline and asks it)."""
+    try:
+        diffusers = require_module("diffusers", extra="gen")
+        name = options.get("pipeline_class") or diffusers.DiffusionPipeline.load_config(source).get("_class_name")
+        pipeline_class = getattr(diffusers, str(name), None)
+        if pipeline_class is None:
+            return None
+        return _params_of(set(inspect.signature(pipeline_class.__call__).parameters))
+    except Exception:  # unreadable config, hub offline: loading will say what is wrong
+        return None
