@@ -2,16 +2,15 @@
 
 Our progress bars are switched off by the caller (``progress=False``); this module quiets the
 rest: transformers' and diffusers' loggers and progress bars ("Loading weights", "Loading
-pipeline components"), huggingface_hub's download bars, any other tqdm bar, Python warnings and
+pipeline components"), huggingface_hub's download bars, any other tqdm bar (tqdm's constructor
+defaults to ``disable=True``; :func:`restore_progress_bars` undoes it), Python warnings and
 every logger below ERROR. Environment variables cover libraries imported later (subprocesses
 included); libraries already imported are set directly.
 
-Example:
-    >>> import logging
-    >>> silence_libraries()
-    >>> logging.getLogger("some.library").isEnabledFor(logging.WARNING)
-    False
-    >>> logging.getLogger().setLevel(logging.WARNING)  # undo for the other doctests
+Example (process-wide, so not run here: ``silence_libraries()`` then load models quietly)::
+
+    >>> sorted(QUIET_ENVIRONMENT)[:2]
+    ['DIFFUSERS_VERBOSITY', 'HF_HUB_DISABLE_PROGRESS_BARS']
 """
 
 from __future__ import annotations
@@ -41,8 +40,34 @@ def silence_libraries() -> None:
         if module is not None:
             module.set_verbosity_error()
             module.disable_progress_bar()
+    _disable_tqdm()
     hub = sys.modules.get("huggingface_hub.utils")
     if hub is not None and hasattr(hub, "disable_progress_bars"):
         hub.disable_progress_bars()
     for name in list(logging.root.manager.loggerDict):  # loggers made before this call
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+_TQDM_INIT = None  # tqdm's own __init__ while bars are disabled
+
+
+def _disable_tqdm() -> None:
+    """Every tqdm bar made from now on is disabled (TQDM_DISABLE only counts before tqdm's import)."""
+    global _TQDM_INIT
+    from functools import partialmethod
+
+    import tqdm.std
+
+    if _TQDM_INIT is None:
+        _TQDM_INIT = tqdm.std.tqdm.__init__
+        tqdm.std.tqdm.__init__ = partialmethod(_TQDM_INIT, disable=True)
+
+
+def restore_progress_bars() -> None:
+    """Undo the tqdm part of :func:`silence_libraries` (tests and long-lived processes)."""
+    global _TQDM_INIT
+    if _TQDM_INIT is not None:
+        import tqdm.std
+
+        tqdm.std.tqdm.__init__ = _TQDM_INIT
+        _TQDM_INIT = None

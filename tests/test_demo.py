@@ -40,6 +40,9 @@ def _restore_verbosity():
     for name in list(logging.root.manager.loggerDict):
         logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
     warnings.filters[:] = filters
+    from echo4o_eval.verbosity import restore_progress_bars
+
+    restore_progress_bars()
 
 
 def _offline_env(tmp_path: Path) -> dict:
