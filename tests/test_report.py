@@ -250,3 +250,20 @@ def test_diff_option_errors(report, tmp_path):
                           ("1:ckpt-100", "both sides are run 'ckpt-100'")]:
         result = CliRunner().invoke(report_command, [*runs, "-o", str(tmp_path / "x"), "--diff", spec])
         assert result.exit_code == 2 and message in result.output, (spec, result.output)
+
+
+def test_thumbnails_are_reused_across_builds_and_follow_image_changes(report, tmp_path):
+    from PIL import Image
+
+    from echo4o_eval.report.html import build_report
+
+    out = tmp_path / "out"
+    build_report(report["runs"][:1], out, published=False)
+    thumbs = {p: p.stat().st_mtime_ns for p in (out / "thumbs").glob("*/*.jpg")}
+    assert thumbs and (out / "thumbs" / "index.json").is_file()
+    build_report(report["runs"][:1], out, published=False)
+    assert {p: p.stat().st_mtime_ns for p in (out / "thumbs").glob("*/*.jpg")} == thumbs  # none remade
+    image = next((report["runs"][0] / "images").rglob("*.png"))
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(image)  # a changed image gets a new thumbnail
+    build_report(report["runs"][:1], out, published=False)
+    assert len(list((out / "thumbs").glob("*/*.jpg"))) == len(thumbs) + 1

@@ -62,7 +62,7 @@ def test_plots_are_inline_svg_and_the_page_has_no_inline_script_allowance(board)
     assert html.count('class="plot bars"') == 3 and html.count('class="plot scatter"') == 2
     assert "GenEval overall by step: bagel-ft" in html
     csp = re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1)
-    assert "script-src 'sha256-" in csp and "unsafe-inline" not in csp.split("script-src", 1)[1]
+    assert "script-src 'sha256-" in csp and "style-src 'sha256-" in csp and "unsafe-inline" not in csp
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
 
 

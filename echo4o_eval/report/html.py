@@ -1,7 +1,7 @@
 """Self-contained HTML report of one or more runs: leaderboard, plots, per-run sections, diffs.
 
-The page is one ``index.html`` (inline CSS, one inline script allowed by its sha256 in the
-Content-Security-Policy, inline SVG plots, no network) plus ``thumbs/`` (and ``images/`` with
+The page is one ``index.html`` (one inline style and one inline script, each allowed by its
+sha256 in the Content-Security-Policy - no 'unsafe-inline' -, inline SVG plots, no network) plus ``thumbs/`` (and ``images/`` with
 ``full_images="copy"``); it works from ``file://``. Next to it: ``leaderboard.json`` (schema
 ``echo4o-eval/report``), ``.csv``, ``.md`` and ``.tex``. Tables and plots are rendered by
 jinja2 with autoescaping; the gallery is rendered page by page in the browser from JSON
@@ -97,7 +97,7 @@ def _script_json(data: Any) -> str:
 
 
 def script_hash(source: str) -> str:
-    """The CSP source expression allowing exactly this inline script.
+    """The CSP source expression allowing exactly this inline script (or style element).
 
     >>> script_hash("")
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
@@ -255,13 +255,14 @@ def build_report(
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = format_value
     script = env.loader.get_source(env, "report.js")[0]
+    style = env.loader.get_source(env, "report.css")[0]
     outside = full_images == "link" and any((it["full"] or "").startswith("..") for g in galleries for it in g)
     generated = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     html = env.get_template("report.html.j2").render(
         title=title, board=board, sections=sections, diffs=diffs, generated=generated,
         gallery_json=[_script_json(g) for g in galleries], page_size=page_size,
         references=references, published_source=str(source) if source else "", script=script,
-        script_hash=script_hash(script), plots=_plots(board, views, results, galleries, pairs),
+        script_hash=script_hash(script), style=style, style_hash=script_hash(style), plots=_plots(board, views, results, galleries, pairs),
         full_images=full_images, images_outside=outside,
     )
     path = out_dir / "index.html"
