@@ -1,5 +1,9 @@
 """Speed of the clustered bootstrap CI on a GenEval-sized run (553 prompts x 4 images).
 
+The package's intervals now come from the jackknife (echo4o_eval/statistics/jackknife.py);
+bench/report_speed.py compares the two side by side on a real run. This script keeps timing
+the bootstrap itself (a cross-check method).
+
 Prints, measured side by side in one process: one plain ``aggregate`` call, the bootstrap with
 1000 resamples, and their ratio (the bootstrap costs about n_boot aggregate calls plus the
 resampling overhead). Run: ``python bench/bootstrap_speed.py [n_boot]``.
