@@ -153,4 +153,6 @@ def make_detections_judge(argument: str, options: Mapping[str, Any]) -> Detectio
     """Registry factory for ``detections:FILE.jsonl``."""
     if not argument:
         raise ValueError("the detections judge needs a file: detections:PATH.jsonl")
+    if options:
+        raise ValueError(f"the detections judge takes no options (got {', '.join(sorted(options))})")
     return DetectionsFileJudge(argument)
