@@ -193,3 +193,22 @@ def test_per_tag_rows_use_holm_and_gate_only_when_asked(runs):
     assert not any(r.regression for r in tags)
     gated = compare_runs(load_view(runs["base"]), load_view(runs["regressed"]), gate_tags=True)
     assert any(r.regression for r in gated.rows if r.tag)
+
+
+def test_imagine_bench_gate_is_in_its_0_to_10_unit(tmp_path, data_dir):
+    from report_board_runs import imagine_reply, official
+    from vlm_runfixtures import write_vlm_run
+
+    samples = official("imagine_bench", data_dir)[::9]
+
+    def lower(sample, i, key):
+        reply = json.loads(imagine_reply(sample, i, key))
+        return json.dumps({k: {**v, "score": max(0, v["score"] - 2)} for k, v in reply.items()})
+
+    base = write_vlm_run(tmp_path / "base", "imagine_bench", samples, imagine_reply, images=1)
+    worse = write_vlm_run(tmp_path / "worse", "imagine_bench", samples, lower, images=1)
+    res = CliRunner().invoke(compare_command, [str(base), str(worse)])
+    assert res.exit_code == 1, res.output
+    assert "gate: overall (score_0_10) decides; max drop 0.2 in its unit" in res.output
+    res = CliRunner().invoke(compare_command, [str(base), str(worse), "--max-drop", "3"])
+    assert res.exit_code == 0, res.output
