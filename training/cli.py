@@ -65,7 +65,8 @@ def train_command(config_file, overrides, print_config) -> None:
         result = train(config)
     except (DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
         raise TrainError(str(exc)) from exc
-    _summary(result, config)
+    if result.is_main_process:
+        _summary(result, config)
 
 
 def _summary(result, config) -> None:

@@ -45,6 +45,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # one per step run by this invocation
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     final_pipeline: Path | None = None
+    is_main_process: bool = True
 
 
 def _schedule(optim, max_steps: int):
@@ -171,7 +172,8 @@ def train(config) -> TrainResult:
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(consumed, total_batches),
                                          num_workers=config.data.num_workers, collate_fn=identity_collate)
     evaluator = InLoopEvaluator(config, backend, accelerator) if config.eval.every or config.eval.at_end else None
-    result = TrainResult(output_dir=output, start_step=start_step, final_step=step)
+    result = TrainResult(output_dir=output, start_step=start_step, final_step=step,
+                         is_main_process=accelerator.is_main_process)
     trainable_count = sum(p.numel() for p in unwrapped.parameters())
     peak = peak_flops(torch.cuda.get_device_name(device), run.peak_tflops) if device.type == "cuda" else None
     progress = None
