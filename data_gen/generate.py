@@ -61,6 +61,7 @@ def make_generator(config: SynthConfig):
     options = dict(config.generate.options)
     if split_model_spec(config.generate.model)[0] == "openai":
         options.setdefault("cache_dir", str(config.work_path / "cache" / "images"))
+        options.setdefault("batch_size", config.generate.batch_size)  # one generate() call per batch
     return resolve_model(config.generate.model, options)
 
 
