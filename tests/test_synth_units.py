@@ -176,3 +176,32 @@ def test_reference_pool_from_a_folder_plans_multi_reference_samples(tmp_path):
                                                    f"plan.multi_reference.reference_source=folder:{refs}"]))
     assert len(items) == 6 and all(Path(r).is_file() for i in items for r in i["references"])
     assert any("beach of image" in i["prompt"] for i in items)
+
+
+def test_reference_pool_from_a_saved_hf_dataset(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    images = [Image.new("RGB", (32, 32), (i * 40, 0, 0)) for i in range(4)]
+    data = datasets.Dataset.from_dict({"image": images, "label": ["cat", "hat", "ball", "park"],
+                                       "role": ["object", "object", "object", "scene"]},
+                                      features=datasets.Features({"image": datasets.Image(),
+                                                                  "label": datasets.Value("string"),
+                                                                  "role": datasets.Value("string")}))
+    data.save_to_disk(str(tmp_path / "pool"))
+    items = planned_items(load_synth_config(None, [f"work_dir={tmp_path}/w", "plan.multi_reference.count=4",
+                                                   f"plan.multi_reference.reference_source=hf:{tmp_path / 'pool'}"]))
+    assert all(Path(r).is_file() and Path(r).parent == tmp_path / "w" / "references" / "hf"
+               for i in items for r in i["references"])
+    assert any("park of image" in i["prompt"] for i in items)
+
+
+def test_synth_help_imports_no_heavy_modules():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from echo4o_eval.cli import main; "
+            "r = CliRunner().invoke(main, ['synth', 'generate', '--help']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('torch', 'pyarrow', 'datasets', 'imagehash', 'openai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
