@@ -75,7 +75,14 @@ def test_without_flash_attn_bagel_code_imports_the_pytorch_fallback(checkpoint, 
     assert last_call(built)["attention_ok"] is True
 
 
-def test_with_flash_attn_installed_bagel_code_gets_the_real_one(checkpoint, tmp_path, monkeypatch):
+@pytest.fixture
+def forget_flash_attn():
+    """Drop whatever flash_attn a test imported (monkeypatch's undo would put a fake back)."""
+    yield
+    sys.modules.pop("flash_attn", None)
+
+
+def test_with_flash_attn_installed_bagel_code_gets_the_real_one(checkpoint, tmp_path, monkeypatch, forget_flash_attn):
     site = tmp_path / "site"
     (site / "flash_attn").mkdir(parents=True)
     (site / "flash_attn" / "__init__.py").write_text(
@@ -87,7 +94,6 @@ def test_with_flash_attn_installed_bagel_code_gets_the_real_one(checkpoint, tmp_
     assert function.__module__ == "flash_attn" and function.__code__.co_filename.startswith(str(site))
     assert built.describe()["attention"] == "flash-attn"
     assert built.generate([request(tmp_path, 0)])[0].status is Status.OK
-    monkeypatch.delitem(sys.modules, "flash_attn", raising=False)
 
 
 def test_loading_builds_like_the_notebook_and_leaks_no_module_names(checkpoint):

@@ -88,7 +88,7 @@ def _import_bagel_style(tmp_path, monkeypatch, name):
     monkeypatch.syspath_prepend(str(tmp_path))
     with provide_flash_attn() as shimmed:
         module = __import__(name)
-    monkeypatch.delitem(sys.modules, name)
+    sys.modules.pop(name)
     return module, shimmed
 
 
@@ -102,7 +102,14 @@ def test_bagel_style_import_gets_the_shim_when_flash_attn_is_absent(tmp_path, mo
     assert [r.getMessage() for r in caplog.records] == [flash_attn_shim.SPEED_WARNING]
 
 
-def test_bagel_style_import_gets_the_real_flash_attn_when_present(tmp_path, monkeypatch):
+@pytest.fixture
+def forget_flash_attn():
+    """Drop whatever flash_attn a test imported (monkeypatch's undo would put a fake back)."""
+    yield
+    sys.modules.pop("flash_attn", None)
+
+
+def test_bagel_style_import_gets_the_real_flash_attn_when_present(tmp_path, monkeypatch, forget_flash_attn):
     real = tmp_path / "site" / "flash_attn"
     real.mkdir(parents=True)
     (real / "__init__.py").write_text("def flash_attn_varlen_func(*args, **kwargs):\n    return 'real'\n")
@@ -111,7 +118,6 @@ def test_bagel_style_import_gets_the_real_flash_attn_when_present(tmp_path, monk
     module, shimmed = _import_bagel_style(tmp_path, monkeypatch, "bagel_style_present")
     assert not shimmed
     assert module.flash_attn_varlen_func() == "real"
-    monkeypatch.delitem(sys.modules, "flash_attn", raising=False)
 
 
 @pytest.mark.gpu
