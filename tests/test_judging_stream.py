@@ -204,13 +204,19 @@ def test_a_cached_rerun_neither_decodes_nor_encodes_images(fake_openai, tmp_path
     def forbidden(*args, **kwargs):
         raise AssertionError("an image was decoded or encoded")
 
-    monkeypatch.setattr("echo4o_eval.judges.openai_judge.encode_image", forbidden)
-    monkeypatch.setattr("PIL.Image.open", forbidden)
+    import PIL.Image
+
+    import echo4o_eval.judges.openai_judge as module
+
+    originals = module.encode_image, PIL.Image.open
+    monkeypatch.setattr(module, "encode_image", forbidden)
+    monkeypatch.setattr(PIL.Image, "open", forbidden)
     again = judge_for(server).judge(requests)
     assert [j.status for j in again] == [Status.OK] * 3 and all(j.cached for j in again)
     assert server.count() == 3
     (paths / "2.png").write_bytes((paths / "1.png").read_bytes() + b"\0")  # new bytes: new key
-    monkeypatch.undo()
+    monkeypatch.setattr(module, "encode_image", originals[0])
+    monkeypatch.setattr(PIL.Image, "open", originals[1])
     [changed] = judge_for(server).judge([requests[1]])
     assert not changed.cached and server.count() == 4
 

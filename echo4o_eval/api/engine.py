@@ -182,6 +182,7 @@ class ApiEngine:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.usage: dict[str, int] = {}  # tokens of replies fetched by this engine (not cache)
         self._warned_no_key = False
+        self._tls = None
 
     # -- keys and secrets -------------------------------------------------------------
     def call_key(self, call: ApiCall) -> str:
@@ -202,7 +203,7 @@ class ApiEngine:
         return text.replace(key, "***") if key and len(key) >= 4 else text
 
     def _make_client(self):
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         key = self._secret()
         if key is None:
@@ -213,8 +214,13 @@ class ApiEngine:
                 self._warned_no_key = True
                 log.warning("%s; sending requests without a key (fine for a local server)", message)
             key = "not-needed"  # local OpenAI-compatible servers usually take no key
+        if self._tls is None:  # one TLS context for every client (loading CAs takes ~0.1 s)
+            import ssl
+
+            self._tls = ssl.create_default_context()
         return AsyncOpenAI(
-            api_key=key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout
+            api_key=key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout,
+            http_client=DefaultAsyncHttpxClient(verify=self._tls),
         )
 
     # -- one network request ------------------------------------------------------------

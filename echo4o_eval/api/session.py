@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filter"}
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 NOT_RETRYABLE_CODES = {"insufficient_quota"}  # a 429 that waiting does not fix
+CONNECTIONS_PER_CLIENT = 8
 
 
 class Failed(Exception):
@@ -69,21 +70,28 @@ class Session:
         self.gate = AdaptiveLimit(config.concurrency, adaptive=config.adaptive)
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.not_before = 0.0  # monotonic time before which nothing is sent (Retry-After)
-        self._client = None
+        # several HTTP clients, each pooling a few connections: one pool scanning dozens of
+        # connections for every request costs more CPU than the request itself
+        self._clients: list = []
+        self._pools = max(1, -(-int(config.concurrency) // CONNECTIONS_PER_CLIENT))
+        self._turn = 0
         self._client_lock = asyncio.Lock()
 
     async def client(self):
-        """The shared API client, created on first use (MissingApiKey propagates)."""
-        async with self._client_lock:
-            if self._client is None:
-                self._client = self.engine._make_client()
-        return self._client
+        """An API client (round robin over the pools), made on first use; MissingApiKey
+        propagates."""
+        if len(self._clients) < self._pools:
+            async with self._client_lock:
+                while len(self._clients) < self._pools:
+                    self._clients.append(self.engine._make_client())
+        self._turn = (self._turn + 1) % self._pools
+        return self._clients[self._turn]
 
     async def close(self) -> None:
-        """Close the HTTP client, if one was made."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Close the HTTP clients that were made."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.close()
 
     async def _pause(self) -> None:
         while (wait := self.not_before - time.monotonic()) > 0:
