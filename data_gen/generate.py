@@ -66,17 +66,23 @@ def make_generator(config: SynthConfig):
 
 
 class Budget:
-    """What this rank may still spend: images paid for and their estimated cost."""
+    """What this rank may still spend: its share of what the job's budget has left (images paid
+    for and their estimated cost, counted over every rank's records)."""
 
-    def __init__(self, config: SynthConfig, info, spent_images: int, spent_cost: float) -> None:
+    def __init__(self, config: SynthConfig, info, spent_images: int, spent_cost: float,
+                 unit_cost: float | None = None) -> None:
         share = config.generate
         world, rank = info.world_size, info.rank
-        self.max_images = None if share.max_images is None else (
-            share.max_images // world + (1 if rank < share.max_images % world else 0))
-        self.max_cost = None if share.max_cost is None else share.max_cost / world
+        self.max_images = None
+        if share.max_images is not None:
+            left = max(0, share.max_images - spent_images)
+            self.max_images = left // world + (1 if rank < left % world else 0)
+        self.max_cost = None if share.max_cost is None else max(0.0, share.max_cost - spent_cost) / world
         self.price = share.price_per_image
-        self.images, self.cost = spent_images, spent_cost
-        self.unit_cost = share.price_per_image  # largest cost of one image seen so far
+        self.before_images, self.before_cost = spent_images, spent_cost
+        self.images, self.cost = 0, 0.0  # spent by this process
+        # the largest cost of one image seen so far (earlier runs' records count)
+        self.unit_cost = max((c for c in (share.price_per_image, unit_cost) if c is not None), default=None)
         self.stopped: str | None = None
 
     def allowance(self, wanted: int) -> int:
@@ -85,16 +91,16 @@ class Budget:
         if self.max_images is not None:
             allowed = min(allowed, self.max_images - self.images)
             if allowed <= 0:
-                self.stopped = f"max_images reached ({self.images} images paid)"
+                self.stopped = f"max_images reached ({self.before_images + self.images} images paid)"
                 return 0
         if self.max_cost is not None:
             left = self.max_cost - self.cost
             if self.unit_cost is None:
                 allowed = min(allowed, 1)  # learn the price of one image first
             elif self.unit_cost > 0:
-                allowed = min(allowed, int(left // self.unit_cost + 1e-9))
+                allowed = min(allowed, int((left + 1e-9) // self.unit_cost))  # 1e-9: float noise
             if allowed <= 0 or left <= 0:
-                self.stopped = f"max_cost reached (${self.cost:.4f} spent)"
+                self.stopped = f"max_cost reached (${self.before_cost + self.cost:.4f} spent)"
                 return 0
         return allowed
 
@@ -114,13 +120,16 @@ class Budget:
         self.unit_cost = max(self.unit_cost or 0.0, cost or 0.0)
 
 
-def _spent(store: RecordStore) -> tuple[int, float]:
-    images, cost = 0, 0.0
+def _spent(store: RecordStore) -> tuple[int, float, float | None]:
+    """Images paid for, their cost and the largest cost of one image, over every rank's records."""
+    images, cost, unit = 0, 0.0, None
     for record in store.iterate("generate"):
         if record.get("paid"):
             images += 1
             cost += record.get("cost_usd") or 0.0
-    return images, cost
+            if record.get("cost_usd") is not None:
+                unit = max(unit or 0.0, record["cost_usd"])
+    return images, cost, unit
 
 
 def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...]) -> GenerationRequest:
@@ -192,7 +201,8 @@ def run_generate(config: SynthConfig, model=None, progress=None) -> dict[str, An
             model.close()
         store.close()
     return {"rank": info.rank, "by_status": dict(sorted(counts.items())), "paid_images": budget.images,
-            "cost_usd": round(budget.cost, 6), "stopped": budget.stopped}
+            "cost_usd": round(budget.cost, 6), "stopped": budget.stopped,
+            "paid_before": budget.before_images}
 
 
 def _generate_phase(config, store, model, items, budget, counts, progress) -> None:

@@ -129,6 +129,8 @@ def test_cost_budget_never_exceeded(tmp_path, fake_openai):
     spent = json.loads(_cli("status", job, "--json"))["generate"]
     assert spent["paid_images"] == 3 == sum(server.count(k) for k in IMAGE_KINDS)
     assert spent["cost_usd"] <= 0.005
+    again = _cli("generate", job, "--max-cost", 0.005)  # what earlier runs spent counts
+    assert "stopped cleanly: max_cost reached" in again and sum(server.count(k) for k in IMAGE_KINDS) == 3
 
 
 def test_refusals_are_recorded_not_retried(tmp_path, fake_openai):

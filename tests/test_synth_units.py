@@ -205,3 +205,17 @@ def test_synth_help_imports_no_heavy_modules():
             "print(sorted(m for m in ('torch', 'pyarrow', 'datasets', 'imagehash', 'openai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_budget_is_split_over_ranks_after_what_was_spent():
+    from echo4o_eval.data_gen.generate import Budget
+    from echo4o_eval.distributed import RankInfo
+
+    config = load_synth_config(None, ["generate.max_images=7", "generate.max_cost=1.0"])
+    shares = [Budget(config, RankInfo(rank, 2, rank), spent_images=2, spent_cost=0.4, unit_cost=0.1)
+              for rank in range(2)]
+    assert [b.max_images for b in shares] == [3, 2]
+    assert [b.max_cost for b in shares] == [pytest.approx(0.3)] * 2
+    assert shares[0].allowance(10) == 3  # $0.30 left at $0.10 an image
+    shares[1].images = 2
+    assert shares[1].allowance(10) == 0 and "max_images reached (4 images paid)" in shares[1].stopped
