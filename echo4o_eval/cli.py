@@ -24,10 +24,10 @@ from echo4o_eval import __version__
 
 EXIT_ERROR, EXIT_COVERAGE = 1, 3
 
-MODEL_HELP = """Model spec. A path is recognised by its contents (Bagel checkpoint dir,
-diffusers pipeline with model_index.json, or a folder of images); explicit forms:
-bagel:PATH, diffusers:HUB_ID_OR_PATH, folder:PATH, openai:MODEL (image API), or a
-plugin prefix."""
+MODEL_HELP = """Model spec. A path or a Hub id (ORG/NAME[@REV]) is recognised by its contents
+(Bagel checkpoint, diffusers pipeline with model_index.json, or a folder of images);
+aliases echo4o and bagel name the official Hub repos; explicit forms: bagel:PATH_OR_HUB_ID,
+diffusers:HUB_ID_OR_PATH, folder:PATH, openai:MODEL (image API), or a plugin prefix."""
 JUDGE_HELP = """Judge spec (default: the benchmark's): openai:MODEL (any OpenAI-compatible
 server with --judge-base-url), local-vlm:PATH, mask2former-clip, mmdet-clip, owlv2-clip,
 detections:FILE.jsonl (precomputed detections)."""
