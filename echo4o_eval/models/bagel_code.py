@@ -77,8 +77,8 @@ def _download(url: str, target: Path) -> str:
                 digest.update(block)
                 handle.write(block)
     except OSError as exc:
-        raise BagelCodeError(f"could not download Bagel's code from {url} ({exc}); "
-                             + _manual_hint()) from exc
+        raise BagelCodeError(f"could not download Bagel's code from {url} ({exc}); run once where "
+                             "it is reachable (it is cached after that), " + _manual_hint()) from exc
     return digest.hexdigest()
 
 
