@@ -29,12 +29,9 @@ REF_PX = 96
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src {{ style_hash|safe }}; script-src {{ script_hash|safe }}">
 <title>{{ title }}</title>
-<style>{% include "report.css" %}
-.card.o-kept { border-top: 4px solid #3a9a47; } .card.o-rewritten { border-top: 4px solid #2457a6; }
-.card.o-dropped, .card.o-failed { border-top: 4px solid #c73a3a; } .card.o-pending { border-top: 4px solid #9aa3ad; }
-.card del { color: #8a5a5a; }</style></head>
+<style>{{ css|safe }}</style></head>
 <body><header><h1>{{ title }}</h1>
 <p class="muted">Generated {{ generated }} by echo4o-eval synth. Work directory: {{ work_dir }}</p></header>
 <section><h2>Counts and cost per stage</h2>
@@ -66,8 +63,17 @@ TEMPLATE = """<!DOCTYPE html>
 {% if it.reason %}<p class="small">{{ it.reason }}</p>{% endif %}
 </div>{% endfor %}
 </div></section>
-<script>
-(function () {
+<script>{{ script|safe }}</script></body></html>
+"""
+
+
+EXTRA_CSS = """
+.card.o-kept { border-top: 4px solid #3a9a47; } .card.o-rewritten { border-top: 4px solid #2457a6; }
+.card.o-dropped, .card.o-failed { border-top: 4px solid #c73a3a; } .card.o-pending { border-top: 4px solid #9aa3ad; }
+.card del { color: #8a5a5a; }
+"""
+
+GALLERY_SCRIPT = """(function () {
   var cards = Array.prototype.slice.call(document.querySelectorAll('.card'));
   function apply() {
     var on = {}; document.querySelectorAll('.f-outcome').forEach(function (b) { on[b.value] = b.checked; });
@@ -84,7 +90,6 @@ TEMPLATE = """<!DOCTYPE html>
     e.addEventListener('input', apply); e.addEventListener('change', apply); });
   apply();
 })();
-</script></body></html>
 """
 
 
@@ -174,7 +179,11 @@ def write_report(config: SynthConfig, out_file: str | Path | None = None, max_it
     loader = jinja2.ChoiceLoader([jinja2.DictLoader({"synth.html.j2": TEMPLATE}),
                                   jinja2.PackageLoader("echo4o_eval.report", "templates")])
     environment = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(default=True))
+    from echo4o_eval.report.html import script_hash
+
+    css = environment.get_template("report.css").render() + EXTRA_CSS
     html = environment.get_template("synth.html.j2").render(
+        css=css, style_hash=script_hash(css), script=GALLERY_SCRIPT, script_hash=script_hash(GALLERY_SCRIPT),
         title=f"Synthetic data: {Path(config.work_dir).name}", work_dir=str(config.work_path.resolve()),
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         stages=stages, final=summary["final"], total_cost=summary["total_cost_usd"],
