@@ -50,6 +50,8 @@ class FakeOpenAIServer:
     (HTTP status, error JSON) for an error reply.
     fault_plan(index, path, body) -> fault name or None; default: ``fault_rate`` random faults
     from ``faults`` using ``seed``. ``script``: a list of fault names/None consumed first.
+    image_maker(kind, body) -> PNG bytes of an images.generate/images.edit reply (default: an
+    8x8 solid PNG coloured by the prompt's length); a prompt containing REFUSE is refused.
     """
 
     def __init__(
