@@ -85,7 +85,7 @@ def _summary(result, config) -> None:
         click.echo(f"eval step {record['step']}: {metrics or 'no score'} ({shown}) -> {record.get('run_dir')}")
     if result.final_pipeline:
         click.echo(f"final pipeline: {result.final_pipeline}")
-    if config.eval.every or config.eval.at_end:
+    if config.eval.every:
         runs = Path(config.eval.runs_dir or result.output_dir / "eval") / config.eval.benchmark
         click.echo(f"curve: echo4o-eval report {runs}/* -o {result.output_dir}/report")
 

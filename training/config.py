@@ -112,7 +112,7 @@ class EvalSettings:
     data_dir: str | None = None
     allow_download: bool = True
     n_bootstrap: int = 1000
-    at_end: bool = True  # also evaluate the last step
+    at_end: bool = True  # with every > 0: also evaluate the last step
 
 
 @dataclass

@@ -46,7 +46,7 @@ class InLoopEvaluator:
         deepspeed = getattr(accelerator.state, "deepspeed_plugin", None)
         if plugin is not None or (deepspeed is not None and getattr(deepspeed, "zero_stage", 0) == 3):
             raise ValueError("in-loop evaluation needs the whole model on one process; with FSDP or ZeRO-3 set "
-                             "eval.every=0 and eval.at_end=false, and evaluate saved checkpoints with `echo4o-eval run`")
+                             "eval.every=0 and evaluate saved checkpoints with `echo4o-eval run`")
         self.config, self.settings, self.backend, self.accelerator = config, settings, backend, accelerator
         self.model_id = settings.model_id or Path(config.run.output_dir).resolve().name
 

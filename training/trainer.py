@@ -147,6 +147,9 @@ def train(config) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.optim, run.max_steps))
     transformer, optimizer, scheduler = accelerator.prepare(backend.transformer, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(transformer)
+    if _sharded(accelerator) and config.optim.ema_decay > 0:
+        raise ValueError("optim.ema_decay needs every process to hold the whole model; with FSDP or ZeRO-3 set "
+                         "optim.ema_decay=0 (or use DDP / ZeRO-2)")
     ema = EMA(unwrapped.named_parameters(), config.optim.ema_decay) if config.optim.ema_decay > 0 else None
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
@@ -171,7 +174,7 @@ def train(config) -> TrainResult:
     total_batches = run.max_steps * accum
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(consumed, total_batches),
                                          num_workers=config.data.num_workers, collate_fn=identity_collate)
-    evaluator = InLoopEvaluator(config, backend, accelerator) if config.eval.every or config.eval.at_end else None
+    evaluator = InLoopEvaluator(config, backend, accelerator) if config.eval.every else None
     result = TrainResult(output_dir=output, start_step=start_step, final_step=step,
                          is_main_process=accelerator.is_main_process)
     trainable_count = sum(p.numel() for p in unwrapped.parameters())
@@ -231,11 +234,21 @@ def train(config) -> TrainResult:
     if progress is not None:
         progress.close()
     result.final_step = step
-    if run.save_final and step == run.max_steps and step > start_step:
+    if run.save_final and step == run.max_steps and step > start_step and _sharded(accelerator):
+        accelerator.print("sharded training (FSDP / ZeRO-3): no final pipeline folder; the last checkpoint holds "
+                          "the weights (accelerate merge-weights turns an FSDP checkpoint into one file)")
+    elif run.save_final and step == run.max_steps and step > start_step:
         result.final_pipeline = _save_final(accelerator, backend, unwrapped, ema, output, config)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
+
+
+def _sharded(accelerator) -> bool:
+    """FSDP or DeepSpeed ZeRO-3: no process holds the whole model."""
+    deepspeed = getattr(accelerator.state, "deepspeed_plugin", None)
+    return getattr(accelerator.state, "fsdp_plugin", None) is not None or (
+        deepspeed is not None and getattr(deepspeed, "zero_stage", 0) == 3)
 
 
 def _average_encoder_gradients(backend, accelerator) -> None:
