@@ -23,9 +23,22 @@ _ARGS = [click.argument("config_file", type=click.Path(dir_okay=False)),
 
 
 def _with_config(function):
+    """The shared arguments, and bad input (a ValueError such as an unknown setting, a work dir
+    planned with other settings, a missing API key) shown as one error line, not a traceback."""
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        from echo4o_eval.api.engine import MissingApiKey
+
+        try:
+            return function(*args, **kwargs)
+        except (ValueError, MissingApiKey) as exc:
+            raise click.ClickException(str(exc)) from exc
+
     for decorator in reversed(_ARGS):
-        function = decorator(function)
-    return function
+        run = decorator(run)
+    return run
 
 
 def _load(config_file, overrides, print_config):
