@@ -6,7 +6,8 @@ Every command takes the job's YAML file and optional ``a.b=VALUE`` overrides::
     echo4o-eval synth generate job.yaml --max-images 50
     echo4o-eval synth all job.yaml            # plan, generate, check, filter, export
 
-Each stage resumes from its own records in ``work_dir``.
+Each stage resumes from its own records in ``work_dir``. Exit status: 0 when done (a budget stop
+is done), 1 for bad input, 2 when samples were left in an error status (rerun to retry them).
 """
 
 from __future__ import annotations
@@ -58,12 +59,34 @@ def _show(title: str, data) -> None:
     click.echo(f"{title}: {json.dumps(data, sort_keys=True)}")
 
 
+FAILED = {"plan": ("plan_error",), "generate": ("generation_error", "missing_reference"),
+          "check": ("check_error",)}
+
+
+def _failures(stage: str, summary) -> int:
+    """Samples a stage left in a retryable error status (rerunning the command retries them)."""
+    if stage == "plan":
+        return int(summary.get("errors", 0))
+    return sum(int(summary.get("by_status", {}).get(status, 0)) for status in FAILED.get(stage, ()))
+
+
+def _exit_for(failed: dict[str, int]) -> None:
+    """Exit 2 when samples were left in an error status, naming them; 0 otherwise."""
+    failed = {stage: n for stage, n in failed.items() if n}
+    if failed:
+        click.echo("incomplete: " + ", ".join(f"{stage} {n} failed" for stage, n in failed.items())
+                   + "; rerun the command to retry them (see `synth status`)", err=True)
+        raise SystemExit(2)
+
+
 @click.group("synth")
 def synth() -> None:
     """Make Echo-4o-style training data: plan, generate, check and rewrite, filter, export.
 
     CONFIG_FILE is the job's YAML (see docs/data_gen.md); OVERRIDES are KEY=VALUE settings such
     as plan.fantasy.count=100. All files go under work_dir; rerunning a command resumes it.
+    Exit status: 0 done (a budget stop included), 1 bad input, 2 samples left in an error
+    status (plan_error, generation_error, missing_reference, check_error; rerun to retry).
     """
 
 
@@ -75,7 +98,9 @@ def plan_command(config_file, overrides, print_config) -> None:
     from echo4o_eval.data_gen.records import RecordStore
 
     config = _load(config_file, overrides, print_config)
-    _show("plan", run_plan(config, RecordStore(config.work_dir)))
+    summary = run_plan(config, RecordStore(config.work_dir))
+    _show("plan", summary)
+    _exit_for({"plan": _failures("plan", summary)})
 
 
 @synth.command("generate")
@@ -95,6 +120,7 @@ def generate_command(config_file, overrides, print_config, max_images, max_cost)
     _show("generate", summary)
     if summary["stopped"]:
         click.echo(f"stopped cleanly: {summary['stopped']}; rerun with a larger budget to continue")
+    _exit_for({"generate": _failures("generate", summary)})
 
 
 @synth.command("check")
@@ -103,7 +129,9 @@ def check_command(config_file, overrides, print_config) -> None:
     """Check each image against its prompt with the VLM; keep, rewrite or drop."""
     from echo4o_eval.data_gen.check import run_check
 
-    _show("check", run_check(_load(config_file, overrides, print_config)))
+    summary = run_check(_load(config_file, overrides, print_config))
+    _show("check", summary)
+    _exit_for({"check": _failures("check", summary)})
 
 
 @synth.command("filter")
@@ -162,5 +190,8 @@ def all_command(config_file, overrides, print_config) -> None:
     """Run plan, generate, check, filter and export in order (each resumes)."""
     from echo4o_eval.data_gen.pipeline import run_all
 
+    failed = {}
     for stage, summary in run_all(_load(config_file, overrides, print_config)):
         _show(stage, summary if stage != "export" else {k: v for k, v in summary.items() if k != "bagel"})
+        failed[stage] = _failures(stage, summary)
+    _exit_for(failed)

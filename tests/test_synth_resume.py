@@ -144,3 +144,17 @@ def test_refusals_are_recorded_not_retried(tmp_path, fake_openai):
     assert server.count("images.generate") == 2
     statuses = [r["status"] for r in _records(tmp_path / "work", "generate")]
     assert statuses == ["refused", "refused"]
+
+
+def test_failed_generations_exit_2_and_are_retried(tmp_path, fake_openai):
+    # requests 0-3 are the planner's chats; the first two image requests get a non-retryable 401
+    server = fake_openai(responder=chat_responder, image_maker=patterned_png,
+                         fault_plan=lambda index, path, body: "unauthorized" if index in (4, 5) else None)
+    job = write_job(tmp_path, server.base_url, counts=(4, 0, 0), subjects=0)
+    _cli("plan", job)
+    first = CliRunner().invoke(main, ["synth", "generate", str(job)])
+    assert first.exit_code == 2 and "generate 2 failed" in first.output
+    _cli("generate", job)
+    assert sum(server.count(k) for k in IMAGE_KINDS) == 6
+    statuses = Counter(r["status"] for r in _records(tmp_path / "work", "generate"))
+    assert statuses == {"generation_error": 2, "ok": 4}
