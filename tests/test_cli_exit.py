@@ -59,6 +59,7 @@ def test_empty_folder_exits_non_zero_with_the_cause(tmp_path, data_dir):
     assert "missing_image ×10: no image for sample 1 #0" in result.output
     assert "WARNING: only 0 of 10 images" in result.output
     assert "none of the 10 images could be scored" in result.output
+    assert "note: not the paper's settings for GenEval++: the paper used --mode parity" in result.output
 
 
 def test_unreachable_judge_exits_non_zero_with_the_cause(tmp_path, data_dir):
