@@ -25,11 +25,12 @@ def _stage(store: RecordStore, stage: str) -> dict[str, Any]:
         subset = by_subset.setdefault(record.get("subset", "?"), {})
         status = str(record.get("status"))
         subset[status] = subset.get(status, 0) + 1
-        if record.get("cached"):
+        replayed = record.get("chat_cached") if stage == "plan" else record.get("cached")
+        if replayed:
             cached += 1
         elif stage != "generate" or record.get("paid"):
-            if record.get("cost_usd") is None and (stage != "plan" or record.get("writer") != "template"):
-                unknown += stage != "filter"
+            if record.get("cost_usd") is None and replayed is False:  # a call was made, price unknown
+                unknown += 1
             cost += record.get("cost_usd") or 0.0
         paid += bool(record.get("paid"))
         if record.get("agreement") is True:
