@@ -52,6 +52,7 @@ class RealModels:
     """Local paths of the downloaded checkpoints plus the settings the runs pass with them."""
 
     detector_options: dict = {}
+    model_id = REAL_CHECKPOINTS[0].repo
 
     def __init__(self, generator: Path, detector: Path, clip_weights: Path, device: str) -> None:
         self.generator, self.detector, self.clip_weights, self.device = generator, detector, clip_weights, device

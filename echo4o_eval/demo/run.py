@@ -97,7 +97,7 @@ def _run_config(run: DemoRun, models, data_dir: Path, out_dir: Path, judge_url: 
         benchmark=demo_benchmark(run.benchmark, data_dir), model=f"diffusers:{models.generator}",
         judge=judge, run_dir=str(out_dir / "runs" / run.name), data_dir=str(data_dir),
         allow_download=False, images_per_prompt=run.images_per_prompt,
-        model_options=dict(models.generation_options), judge_options=judge_options,
+        model_options=dict(models.generation_options), judge_options=judge_options, model_id=models.model_id,
         n_bootstrap=N_BOOTSTRAP, progress=progress,
     )
 
@@ -146,6 +146,7 @@ class _TinyModels:
     """The tiny models' paths plus the settings the runs pass with them."""
 
     device = "cpu"
+    model_id = "tiny-random-sd3"  # names the weights in manifests and the report
     # A random detector's scores sit far below GenEval's 0.3 threshold; keep every detection so
     # the rules have something to count (meaningless, but it exercises the scoring paths).
     detector_options = {"min_score": 0, "color_min_score": 0}
