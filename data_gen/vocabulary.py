@@ -5,7 +5,7 @@ The fantasy kinds follow the shape of Imagine-Bench's taxonomy (attribute shift,
 spatio-temporal, multi-object); the wording and the lists are ours.
 
 Example:
-    >>> len(COCO_OBJECTS), "teapot" in EVERYDAY_OBJECTS, sorted(FANTASY_KINDS)[:3]
+    >>> len(COCO_OBJECTS), len(EVERYDAY_OBJECTS) > 120, sorted(FANTASY_KINDS)[:3]
     (80, True, ['colour', 'combination', 'environment'])
 """
 
@@ -25,6 +25,15 @@ EVERYDAY_OBJECTS: tuple[str, ...] = (
     "robot vacuum", "sewing machine", "accordion", "trumpet", "drum", "feather", "seashell",
     "pine cone", "acorn", "snowman", "scarecrow", "carousel", "rubber duck", "chess piece",
     "key", "padlock", "spoonbill", "flamingo", "hedgehog", "jellyfish", "whale", "dragonfly",
+    "bathtub", "wardrobe", "bicycle helmet", "garden hose", "watering can", "wheelbarrow",
+    "shovel", "rake", "broom", "bucket", "frying pan", "saucepan", "cutting board", "rolling pin",
+    "whisk", "ladle", "blender", "coffee grinder", "alarm clock", "desk fan", "radiator",
+    "curtain", "rug", "cushion", "picture frame", "mirror", "thimble", "flower pot", "birdcage",
+    "aquarium", "kayak", "canoe", "rowing boat", "tent", "sleeping bag", "backpack stove",
+    "binoculars", "camera", "headphones", "microphone", "record player", "cassette tape",
+    "television antenna", "street lamp", "traffic cone", "post box", "telephone booth",
+    "ferris wheel", "roller skate", "skipping rope", "kite reel", "yo-yo", "spinning top",
+    "ukulele", "music box", "paintbrush", "easel", "pencil", "stapler", "harmonica",
 )
 
 #: kind -> (family, what the transformation changes)
