@@ -122,3 +122,28 @@ def test_resume_continues_exactly(assets, tmp_path):
     a = load_file(tmp_path / "a" / "checkpoints" / "step-0000006" / "model.safetensors")
     b = load_file(tmp_path / "b" / "checkpoints" / "step-0000006" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cached_latents_and_text_give_the_losses_of_an_uncached_run(assets, tmp_path):
+    from echo4o_eval.training.trainer import train
+
+    settings = ["run.max_steps=3", "run.batch_size=2", "data.caption_dropout=0.5", "optim.learning_rate=1e-3"]
+    plain = train(tiny_train_config(assets["flux"], [assets["multi"]], tmp_path / "plain", backend="flux", overrides=settings))
+    cached = train(tiny_train_config(assets["flux"], [assets["multi"]], tmp_path / "cached", backend="flux",
+                                     overrides=[*settings, "data.cache_latents=true", "data.cache_text=true"]))
+    assert list((tmp_path / "cached" / "cache").rglob("latents/*.pt")) and list((tmp_path / "cached" / "cache").rglob("text/empty.pt"))
+    assert cached.losses == pytest.approx(plain.losses, rel=1e-5)
+
+
+def test_lora_trains_adapters_only_and_saves_them(assets, tmp_path):
+    from safetensors.torch import load_file
+
+    from echo4o_eval.training.trainer import train
+
+    result = train(tiny_train_config(assets["sd3"], [assets["t2i"]], tmp_path / "lora", overrides=[
+        "run.max_steps=3", "model.lora_rank=4", "optim.learning_rate=1e-2", "run.save_final=true"]))
+    saved = list((result.final_pipeline / "lora").glob("*.safetensors"))
+    assert saved, "no LoRA adapter file"
+    weights = load_file(saved[0])
+    assert weights and all("lora" in key for key in weights)
+    assert any(float(v.abs().sum()) > 0 for k, v in weights.items() if "lora_B" in k)  # B starts at 0: it learned

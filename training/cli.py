@@ -74,7 +74,10 @@ def _summary(result, config) -> None:
 
     log = read_log(result.output_dir / "train_log.jsonl")
     ran = result.final_step - result.start_step
-    click.echo(f"trained steps {result.start_step + 1}-{result.final_step} ({ran} this run) in {result.output_dir}")
+    if ran:
+        click.echo(f"trained steps {result.start_step + 1}-{result.final_step} ({ran} this run) in {result.output_dir}")
+    else:
+        click.echo(f"nothing to do: {result.output_dir} is already at step {result.final_step} (run.max_steps)")
     if log:
         first, last = log[0], log[-1]
         click.echo(f"loss: step {first['step']} {first['loss']:.4f} -> step {last['step']} {last['loss']:.4f}")

@@ -177,7 +177,7 @@ def train(config) -> TrainResult:
     evaluator = InLoopEvaluator(config, backend, accelerator) if config.eval.every else None
     result = TrainResult(output_dir=output, start_step=start_step, final_step=step,
                          is_main_process=accelerator.is_main_process)
-    trainable_count = sum(p.numel() for p in unwrapped.parameters())
+    parameter_count = sum(p.numel() for p in unwrapped.parameters())
     peak = peak_flops(torch.cuda.get_device_name(device), run.peak_tflops) if device.type == "cuda" else None
     progress = None
     if run.progress and accelerator.is_main_process:
@@ -217,7 +217,7 @@ def train(config) -> TrainResult:
                   "grad_norm": None if grad_norm is None else float(grad_norm), "samples_per_s": samples_per_s}
         if peak:
             tokens = backend.tokens_per_sample(layout)
-            record["mfu"] = model_flops_utilisation(trainable_count, tokens, samples_per_s, peak, accelerator.num_processes)
+            record["mfu"] = model_flops_utilisation(parameter_count, tokens, samples_per_s, peak, accelerator.num_processes)
         result.losses.append(mean_loss)
         if accelerator.is_main_process:
             append_record(log_path, record)
