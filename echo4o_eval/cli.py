@@ -354,11 +354,9 @@ def _execute(config, min_coverage: float, quiet: bool = False) -> None:
     from echo4o_eval.summary import exit_status, format_outcome
     from echo4o_eval.runner import run
 
-    if quiet:  # -q: errors only, the libraries' own loading bars and warnings included
-        from echo4o_eval.verbosity import silence_libraries
+    from echo4o_eval.verbosity import quiet_libraries
 
-        silence_libraries()
-    else:
+    if not quiet:
         from echo4o_eval.paper import paper_note
 
         note = paper_note(str(config.benchmark), model=config.model, judge=config.judge, mode=config.mode,
@@ -366,7 +364,8 @@ def _execute(config, min_coverage: float, quiet: bool = False) -> None:
         if note:
             click.echo(note, err=True)
     try:
-        outcome = run(config)
+        with quiet_libraries(quiet):  # -q: errors only, the libraries' own loading bars and warnings included
+            outcome = run(config)
     except click.ClickException:
         raise
     except Exception as exc:

@@ -15,6 +15,7 @@ Example (process-wide, so not run here: ``silence_libraries()`` then load models
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -71,3 +72,38 @@ def restore_progress_bars() -> None:
 
         tqdm.std.tqdm.__init__ = _TQDM_INIT
         _TQDM_INIT = None
+
+
+@contextlib.contextmanager
+def quiet_libraries(enabled: bool = True):
+    """:func:`silence_libraries` for the duration of a ``with`` block, then everything it changed
+    (environment, logger levels, warning filters, tqdm, the libraries' own switches) is put back,
+    so a command run in-process (tests, notebooks) leaves its caller as it was."""
+    if not enabled:
+        yield
+        return
+    environ = {name: os.environ.get(name) for name in QUIET_ENVIRONMENT}
+    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    root = logging.getLogger().level
+    switches = {}
+    for name in ("transformers", "diffusers"):
+        module = sys.modules.get(f"{name}.utils.logging")
+        if module is not None:
+            switches[name] = (module, module.get_verbosity(), module.is_progress_bar_enabled())
+    with warnings.catch_warnings():
+        silence_libraries()
+        try:
+            yield
+        finally:
+            restore_progress_bars()
+            for name, value in environ.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            logging.getLogger().setLevel(root)
+            for name in list(logging.root.manager.loggerDict):
+                logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
+            for module, verbosity, bars in switches.values():
+                module.set_verbosity(verbosity)
+                (module.enable_progress_bar if bars else module.disable_progress_bar)()

@@ -34,3 +34,18 @@ def test_silence_libraries_leaves_only_errors():
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == ["ERROR:some.library:an error still shows"], done.stderr
+
+
+def test_quiet_libraries_puts_everything_back():
+    import logging
+    import os
+
+    from tqdm import tqdm
+
+    from echo4o_eval.verbosity import quiet_libraries
+
+    before = (logging.getLogger().level, os.environ.get("TQDM_DISABLE"), tqdm(range(1), disable=None).disable)
+    with quiet_libraries():
+        assert logging.getLogger().level == logging.ERROR
+        assert tqdm(range(1)).disable
+    assert (logging.getLogger().level, os.environ.get("TQDM_DISABLE"), tqdm(range(1), disable=None).disable) == before

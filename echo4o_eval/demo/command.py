@@ -63,14 +63,13 @@ def demo_command(out_dir, real, check_baseline, write_baseline, quiet) -> None:
 
     if check_baseline and write_baseline:
         raise click.UsageError("give --check-baseline or --write-baseline, not both")
-    from echo4o_eval.verbosity import silence_libraries
+    from echo4o_eval.verbosity import quiet_libraries
 
-    if quiet or not real:  # loading bars and warnings about random weights are noise here; --real shows downloads
-        silence_libraries()
     say = (lambda line: None) if quiet else click.echo
     say(f"echo4o-eval demo: {DISCLAIMER}")
-    try:
-        result = run_demo(out_dir, real=real, progress=False, echo=say)
+    try:  # loading bars and warnings about random weights are noise here; --real shows its downloads
+        with quiet_libraries(quiet or not real):
+            result = run_demo(out_dir, real=real, progress=False, echo=say)
     except (DemoError, MissingDependencyError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
