@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from echo4o_eval.data_gen.chat import CHECK_SYSTEM, chat_call, validate_check
@@ -126,18 +127,20 @@ def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
     try:
         done = store.ids("check", DONE)
         store.refresh("plan")
-        pending = [g for g in store.iterate("generate")
-                   if g.get("status") == "ok" and g["subset"] != "subject" and g["id"] not in done]
-        if pending and config.check.vlm.model:
-            from echo4o_eval.api.engine import ApiEngine
-
-            engine = ApiEngine(engine_config(config.check.vlm, config.work_path / "cache" / "check.sqlite"))
-        if pending and config.check.detector:
-            detector = DetectorCheck(config.check.detector, dict(config.check.detector_options))
+        pending = (g for g in store.iterate("generate")  # streamed, a batch at a time
+                   if g.get("status") == "ok" and g["subset"] != "subject" and g["id"] not in done)
         size = max(1, config.check.batch_size)
         with store.writer("check") as write:
-            for start in range(0, len(pending), size):
-                gens = pending[start:start + size]
+            while True:
+                gens = list(itertools.islice(pending, size))
+                if not gens:
+                    break
+                if engine is None and config.check.vlm.model:
+                    from echo4o_eval.api.engine import ApiEngine
+
+                    engine = ApiEngine(engine_config(config.check.vlm, config.work_path / "cache" / "check.sqlite"))
+                if detector is None and config.check.detector:
+                    detector = DetectorCheck(config.check.detector, dict(config.check.detector_options))
                 plans = [store.get("plan", g["id"], refresh=False) for g in gens]
                 calls = [chat_call("check", CHECK_SYSTEM, check_text(p), images=[*g.get("references", []),
                                    g["image_path"]], max_side=config.check.max_side, validate=validate_check)

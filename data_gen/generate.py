@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -186,13 +187,12 @@ def run_generate(config: SynthConfig, model=None, progress=None) -> dict[str, An
         settings.write_text(json.dumps(generation_settings(model), indent=2, sort_keys=True), encoding="utf-8")
     counts: dict[str, int] = {}
     try:
-        planned = [r for r in store.iterate("plan") if r.get("status") == "ok"]
-        for phase, chosen in (("subjects", [r for r in planned if r["subset"] == "subject"]),
-                              ("samples", [r for r in planned if r["subset"] != "subject"])):
+        for phase, wanted in (("subjects", lambda r: r["subset"] == "subject"),
+                              ("samples", lambda r: r["subset"] != "subject")):
             done = store.ids("generate", DONE)
-            mine = distributed.shard([r for r in chosen if r["id"] not in done], info.rank,
-                                     info.world_size, key=lambda r: r["id"])
-            _generate_phase(config, store, model, mine, budget, counts, progress)
+            pending = (r for r in store.iterate("plan")  # streamed: never the whole plan in memory
+                       if r.get("status") == "ok" and wanted(r) and r["id"] not in done)
+            _generate_phase(config, store, model, _mine(pending, info), budget, counts, progress)
             distributed.barrier(config.work_dir, info, f"generated-{phase}")
             if budget.stopped:
                 break
@@ -205,17 +205,32 @@ def run_generate(config: SynthConfig, model=None, progress=None) -> dict[str, An
             "paid_before": budget.before_images}
 
 
-def _generate_phase(config, store, model, items, budget, counts, progress) -> None:
+def _mine(records: Iterable[dict], info, chunk: int = 512) -> Iterable[dict]:
+    """This rank's records (``shard`` keyed by id, applied to a stream a chunk at a time)."""
+    buffer: list[dict] = []
+    for record in records:
+        buffer.append(record)
+        if len(buffer) >= chunk:
+            yield from distributed.shard(buffer, info.rank, info.world_size, key=lambda r: r["id"])
+            buffer = []
+    yield from distributed.shard(buffer, info.rank, info.world_size, key=lambda r: r["id"])
+
+
+def _generate_phase(config, store, model, items: Iterable[dict], budget, counts, progress) -> None:
     size = max(1, int(getattr(model, "batch_size", 0) or config.generate.batch_size))
     size = min(size, config.generate.batch_size)
-    queue = list(items)
+    items = iter(items)
+    waiting_items: list[dict] = []
     with store.writer("generate") as write:
-        while queue and not budget.stopped:
+        while not budget.stopped:
+            waiting_items.extend(itertools.islice(items, size - len(waiting_items)))
+            if not waiting_items:
+                break
             store.refresh("generate")
-            allowed = budget.allowance(min(size, len(queue)))
+            allowed = budget.allowance(len(waiting_items))
             if allowed <= 0:
                 break
-            batch, queue = queue[:allowed], queue[allowed:]
+            batch, waiting_items = waiting_items[:allowed], waiting_items[allowed:]
             requests, waiting = [], []
             for item in batch:
                 references, problem = _resolve_references(item, store)
