@@ -96,3 +96,19 @@ def test_quiet_still_shows_the_summary_of_a_failed_run(tmp_path, data_dir):
     # nothing scored: the full summary is printed even under -q, because it is an error
     assert result.exit_code == 3 and "most common failures:" in result.output
     assert "note: not the paper's settings" not in result.output
+
+
+def test_bad_key_exits_non_zero_with_the_cause_and_never_shows_the_key(tmp_path, data_dir, fake_openai):
+    server = fake_openai(responder=lambda body: "{}", fault_rate=1.0, faults=("unauthorized",))
+    images = tmp_path / "images"
+    images.mkdir()
+    for line in range(1, 4):
+        Image.new("RGB", (32, 32), (0, 40 * line, 0)).save(images / f"{line}.png")
+    secret = "sk-wrong-key-value-987"
+    result = _invoke(["score", "-b", "geneval_pp", "-m", f"folder:{images}", "--data-dir", str(data_dir),
+                      "--offline", "--limit", "3", "--bootstrap", "0", "--run-dir", str(tmp_path / "run"),
+                      "--judge-base-url", server.base_url, "--judge-api-key-env", "ECHO4O_TEST_BAD_KEY",
+                      "--judge-option", "max_retries=0"], env={"ECHO4O_TEST_BAD_KEY": secret})
+    assert result.exit_code == 3, result.output
+    assert "judge_error ×3: main: HTTP 401" in result.output and "Incorrect API key" in result.output
+    assert secret not in result.output
