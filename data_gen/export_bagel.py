@@ -6,8 +6,9 @@
 * Multi-reference -> ``bagel/multi_reference/part-NNNNN.parquet`` with ``image_list`` (references
   first, target last, encoded bytes) and ``instruction_list`` (``[[instruction]]``).
 * ``bagel/parquet_info/<name>.json``: per file ``{"num_row_groups", "num_rows"}`` (keyed by the
-  file's absolute path), which the edit loader needs; row groups are sized so that every one of
-  ``gpus x workers`` data-loader workers gets at least one.
+  file's absolute path), which the edit loader needs (the snippet registers it for the
+  multi-reference data; Bagel's t2i loader reads row groups itself); row groups are sized so
+  that every one of ``gpus x workers`` data-loader workers gets at least one.
 * ``bagel/dataset_info.py.txt`` and ``bagel/data_config.yaml``: the snippets that register the
   data in Bagel's ``DATASET_INFO`` and a training data config.
 * Samples whose token count at the training resolution exceeds ``max_tokens_per_sample`` (Bagel
@@ -206,7 +207,7 @@ def _write_snippets(root: Path, rows: dict[str, int], info: dict[str, dict]) -> 
         "# Add to DATASET_INFO in Bagel's data/dataset_info.py\n"
         "'t2i_pretrain': {\n"
         f"    'echo4o_synth_t2i': {{'data_dir': '{t2i_dir}', 'num_files': {len(info['t2i'])}, "
-        f"'num_total_samples': {rows['t2i']}, 'parquet_info_path': '{info_dir / 't2i.json'}'}},\n}},\n"
+        f"'num_total_samples': {rows['t2i']}}},\n}},\n"
         "'unified_edit': {\n"
         f"    'echo4o_synth_multi_reference': {{'data_dir': '{multi_dir}', "
         f"'num_files': {len(info['multi_reference'])}, 'num_total_samples': {rows['multi_reference']}, "
