@@ -7,8 +7,9 @@
   first, target last, encoded bytes) and ``instruction_list`` (``[[instruction]]``).
 * ``bagel/parquet_info/<name>.json``: per file ``{"num_row_groups", "num_rows"}`` (keyed by the
   file's absolute path), which the edit loader needs (the snippet registers it for the
-  multi-reference data; Bagel's t2i loader reads row groups itself); row groups are sized so
-  that every one of ``gpus x workers`` data-loader workers gets at least one.
+  multi-reference data); row groups are sized so that every one of ``gpus x workers``
+  data-loader workers gets at least one, and the t2i data (which Bagel's t2i loader shards by
+  file) is cut into at least that many files.
 * ``bagel/dataset_info.py.txt`` and ``bagel/data_config.yaml``: the snippets that register the
   data in Bagel's ``DATASET_INFO`` and a training data config.
 * Samples whose token count at the training resolution exceeds ``max_tokens_per_sample`` (Bagel
@@ -144,7 +145,9 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
     multi_schema = pa.schema([("id", pa.string()), ("image_list", pa.list_(pa.binary())),
                               ("instruction_list", pa.list_(pa.list_(pa.string())))])
     writers = {
-        "t2i": _PartWriter(root / "t2i", t2i_schema, settings.rows_per_file,
+        # Bagel's t2i loader shards whole files over readers: at least gpus x workers files too
+        "t2i": _PartWriter(root / "t2i", t2i_schema,
+                           min(settings.rows_per_file, max(1, n_t2i // max(1, settings.gpus * settings.workers))),
                            row_group_size(n_t2i, settings.gpus, settings.workers)),
         "multi_reference": _PartWriter(root / "multi_reference", multi_schema, settings.rows_per_file,
                                        row_group_size(n_multi, settings.gpus, settings.workers)),
@@ -189,8 +192,9 @@ def _warnings(rows, info, over_limit, settings: BagelExport) -> list[str]:
     slots = settings.gpus * settings.workers
     for name, files in info.items():
         groups = sum(f["num_row_groups"] for f in files.values())
-        if rows[name] and groups < slots:
-            out.append(f"{name}: {groups} row groups for {settings.gpus} GPUs x {settings.workers} workers "
+        units, what = (len(files), "files") if name == "t2i" else (groups, "row groups")
+        if rows[name] and units < slots:
+            out.append(f"{name}: {units} {what} for {settings.gpus} GPUs x {settings.workers} workers "
                        f"= {slots} readers; some readers get no data (too few samples)")
     if over_limit:
         hint = ("set export.bagel.shrink_references_to (e.g. 512) to re-encode references smaller"
