@@ -165,7 +165,7 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
                 for item, call in zip(chunk, calls):
                     record = _finish(item, next(results) if call is not None else None, config.chat.model)
                     errors += record["status"] != "ok"
-                    cost += record.get("cost_usd") or 0.0
+                    cost += 0.0 if record.get("chat_cached") else (record.get("cost_usd") or 0.0)
                     write(record)
                 if progress:
                     progress(len(chunk))
