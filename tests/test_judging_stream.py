@@ -192,6 +192,7 @@ def test_a_rate_limited_server_slows_us_down_instead_of_failing_judgements(fake_
     assert [j.status for j in judgements] == [Status.OK] * 40
     assert server.count() > server.count(ok_only=True)  # it did answer 429s...
     assert judge.engine.totals["lowest_limit"] < 32  # ...and the in-flight limit came down
+    assert judge.engine.totals["adopted_rpm"] == pytest.approx(1200 * 0.97)  # paced to the announced limit
     assert sum(j.usage["api_calls"] for j in judgements) == server.count()
 
 

@@ -61,6 +61,17 @@ class RateLimiter:
         self._tokens = _Bucket(tokens_per_minute) if tokens_per_minute else None
         self._lock: asyncio.Lock | None = None
 
+    def adopt(self, requests_per_minute: float | None, tokens_per_minute: float | None) -> bool:
+        """Pace to limits the server announced (its x-ratelimit-limit-* headers) where no
+        stricter limit is set; True when a limit was adopted."""
+        adopted = False
+        if requests_per_minute and (self._requests is None or
+                                    self._requests.rate * 60 > requests_per_minute):
+            self._requests, adopted = _Bucket(requests_per_minute), True
+        if tokens_per_minute and (self._tokens is None or self._tokens.rate * 60 > tokens_per_minute):
+            self._tokens, adopted = _Bucket(tokens_per_minute), True
+        return adopted
+
     async def acquire(self, tokens: float = 0.0) -> None:
         """Wait until one request of ``tokens`` estimated tokens fits both budgets."""
         if self._requests is None and self._tokens is None:

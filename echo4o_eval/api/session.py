@@ -42,6 +42,7 @@ REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filt
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 NOT_RETRYABLE_CODES = {"insufficient_quota"}  # a 429 that waiting does not fix
 CONNECTIONS_PER_CLIENT = 8
+PACING = 0.97  # share of a server-announced rate limit we pace to
 
 
 class Failed(Exception):
@@ -93,6 +94,19 @@ class Session:
         for client in clients:
             await client.close()
 
+    def _adopt_limits(self, headers: Any) -> None:
+        """After a 429, pace requests to the limits the server announces (OpenAI sends
+        x-ratelimit-limit-requests / -tokens), a little under them."""
+        def number(name: str) -> float | None:
+            try:
+                value = float(headers.get(name))
+            except (TypeError, ValueError, AttributeError):
+                return None
+            return value * PACING if value > 0 else None
+
+        if self.limiter.adopt(number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")):
+            self.engine.totals["adopted_rpm"] = number("x-ratelimit-limit-requests") or 0
+
     async def _pause(self) -> None:
         while (wait := self.not_before - time.monotonic()) > 0:
             await asyncio.sleep(wait)
@@ -140,6 +154,7 @@ class Session:
                         throttled += 1
                         totals["throttled"] += 1
                         self.gate.throttled(sent)
+                        self._adopt_limits(exc.response.headers)
                         if retry_after is not None:
                             wait = min(retry_after, config.retry_after_cap)
                             self.not_before = max(self.not_before, time.monotonic() + wait)
