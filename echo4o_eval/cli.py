@@ -262,7 +262,8 @@ def _run_options(func):
                      help="Local copy of the official files (else ECHO4O_DATA_DIR, cache, download)."),
         click.option("--offline", is_flag=True, help="Never download official files."),
         click.option("--min-coverage", type=float, default=0.0, show_default=True,
-                     help="Exit 3 when the share of scored images is below this (0..1)."),
+                     help="Exit 3 when the share of scored images is below this (0..1). A run that "
+                          "scored no image at all exits 3 whatever this is; below 50% the summary warns."),
         click.option("--bootstrap", type=int, default=1000, show_default=True,
                      help="0 = no confidence intervals; any other value = 95% intervals by the "
                           "delete-a-group jackknife over prompts (docs/statistics.md; the "
