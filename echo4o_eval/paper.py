@@ -8,6 +8,8 @@ Example:
     note: not the paper's settings for GenEval++: the paper used --mode parity (the official judge prompt); see docs/reproduce_paper.md
     >>> paper_note("geneval_pp", model="folder:imgs", judge="openai:gpt-4.1", mode="parity") is None
     True
+    >>> paper_differences("geneval", model="echo4o", judge="mmdet-clip")
+    ["Echo-4o's published GenEval and Bagel's own report use --variant long (the rewritten prompts; the Echo-4o figure's Bagel bar uses the original ones)"]
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def paper_differences(benchmark: str, *, model: str, judge: str | None, mode: st
     if images_per_prompt not in (None, paper.images_per_prompt):
         differences.append(f"the paper used {paper.images_per_prompt} image(s) per prompt")
     if benchmark == "geneval" and is_bagel_model(model) and variant != "long":
-        differences.append("Bagel and Echo-4o report GenEval with --variant long (the rewritten prompts)")
+        differences.append("Echo-4o's published GenEval and Bagel's own report use --variant long (the "
+                           "rewritten prompts; the Echo-4o figure's Bagel bar uses the original ones)")
     return differences
 
 
