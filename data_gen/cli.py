@@ -184,6 +184,31 @@ def report_command(config_file, overrides, print_config, out_file) -> None:
     click.echo(f"report: {write_report(config, out_file)}")
 
 
+@synth.command("evaluate")
+@_with_config
+@click.option("--judge", default=None, help="Detector judge spec (default: check.detector, else mask2former-clip).")
+@click.option("--judge-option", multiple=True, help="Judge option KEY=VALUE (repeatable).")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False),
+              help="Run directory (default: WORK_DIR/eval/<judge>).")
+def evaluate_command(config_file, overrides, print_config, judge, judge_option, run_dir) -> None:
+    """Score the kept instruction samples against their specs (GenEval rules, via evaluate())."""
+    from echo4o_eval.data_gen.evaluate_set import evaluate_set
+
+    options = None
+    if judge_option:
+        from echo4o_eval.config import parse_value
+
+        options = {}
+        for item in judge_option:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--judge-option")
+            options[key] = parse_value(value)
+    summary = evaluate_set(_load(config_file, overrides, print_config), judge, run_dir, options)
+    _show("evaluate", summary)
+    click.echo(f"see: echo4o-eval report {summary['run_dir']}")
+
+
 @synth.command("all")
 @_with_config
 def all_command(config_file, overrides, print_config) -> None:

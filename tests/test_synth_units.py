@@ -219,3 +219,31 @@ def test_budget_is_split_over_ranks_after_what_was_spent():
     assert shares[0].allowance(10) == 3  # $0.30 left at $0.10 an image
     shares[1].images = 2
     assert shares[1].allowance(10) == 0 and "max_images reached (4 images paid)" in shares[1].stopped
+
+
+def test_synth_evaluate_scores_the_kept_instruction_set_through_evaluate(tmp_path, fake_openai, data_dir):
+    server = fake_openai(responder=chat_responder, image_maker=patterned_png)
+    detections = tmp_path / "detections.jsonl"
+    job = write_job(tmp_path, server.base_url, counts=(0, 8, 0), subjects=0,
+                    extra={"filter.data_dir": str(data_dir)})
+    for command in ("plan", "generate", "check", "filter"):
+        assert CliRunner().invoke(main, ["synth", command, str(job)]).exit_code == 0
+    store = RecordStore(tmp_path / "work")
+    lines, expected = [], {}
+    for number, gen in enumerate(store.iterate("generate")):
+        spec = store.get("plan", gen["id"])["spec"]
+        lines.append(json.dumps({"image": gen["image_path"], "detections": _detections_for(spec, number % 2 == 0)}))
+        expected[gen["id"]] = number % 2 == 0
+    detections.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["synth", "evaluate", str(job), "--judge", f"detections:{detections}"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.split("evaluate: ", 1)[1].splitlines()[0])
+    kept = [r for r in store.iterate("filter") if r["status"] == "kept"]
+    rewritten = {r["id"] for r in store.iterate("check") if r["status"] == "rewritten"}
+    scored = [r["id"] for r in kept if r["id"] not in rewritten]
+    assert summary["samples"] == len(scored) > 0 and summary["skipped_rewritten"] == len(
+        [r for r in kept if r["id"] in rewritten])
+    assert summary["metrics"]["image_accuracy"] == pytest.approx(
+        sum(expected[i] for i in scored) / len(scored))
+    assert summary["status_counts"] == {"ok": len(scored)}
+    assert Path(summary["run_dir"], "manifest.json").is_file()
