@@ -115,7 +115,14 @@ def test_sigkill_during_judging_never_pays_twice_and_loses_no_finished_judgement
             answered.append((digest(body), time.monotonic()))
         return geneval_pp_reply(body)
 
-    server = fake_openai(responder=responder, latency=LATENCY)
+    received: list[tuple[str, float]] = []  # (request digest, when the server received it)
+
+    def note_arrival(index, path, body):
+        with lock:
+            received.append((digest(body), time.monotonic()))
+        return None  # no fault
+
+    server = fake_openai(responder=responder, latency=LATENCY, fault_plan=note_arrival)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
            "ECHO4O_CACHE_DIR": str(tmp_path / "cache")}
     run_dir = tmp_path / "run"
@@ -146,14 +153,20 @@ def test_sigkill_during_judging_never_pays_twice_and_loses_no_finished_judgement
     # every image was paid for once, plus at most the requests that were in flight at a kill
     assert N_JUDGED <= calls <= N_JUDGED + in_flight_total, (calls, kills, transit)
     # a reply the killed process had received is never asked for again: no finished
-    # judgement is lost (received: sent by that process, i.e. after the previous kill, and
-    # answered at least TRANSIT seconds before its kill)
+    # judgement is lost. Received: an ask that reached the server after the previous kill
+    # (plus a little, for requests still arriving from the previous process) and was answered
+    # at least TRANSIT seconds before this kill. Asks and replies pair up in order per request.
+    asks = []
+    for d in {d for d, _ in received}:
+        arrivals = sorted(t for e, t in received if e == d)
+        replies = sorted(t for e, t in answered if e == d)
+        asks += [(d, arrival, reply) for arrival, reply in zip(arrivals, replies)]
     lost, previous = [], float("-inf")
     for _, _, when in kills:
-        received = {d for d, t in answered if t - LATENCY > previous and t <= when - TRANSIT}
-        lost.append(sum(1 for d, t in answered if t > when and d in received))
+        got = {d for d, arrival, reply in asks if previous + 0.05 < arrival and reply <= when - TRANSIT}
+        lost.append(sum(1 for d, arrival, _ in asks if arrival > when and d in got))
         previous = when
-    assert lost == [0] * len(kills)
+    assert lost == [0] * len(kills), (lost, transit, kills)
     records = _records(run_dir)
     keys = [(r["type"], r["key"]["sample_id"]) for r in records]
     assert len(keys) == len(set(keys)), "duplicate records after resume"

@@ -19,8 +19,9 @@ note saying how much was cut; the full text stays in the response cache; default
 Judging streams: :meth:`OpenAIJudge.judge_stream` takes groups of requests (one image's) and
 yields each group's judgements as soon as they are complete, while the next images are read
 and encoded in a thread pool. The cache key of a request is built from the sha256 of each
-source image file and the encoding settings, so a cached request neither decodes nor encodes
-its image. Retry round ``r > 0`` (a failed judgement asked again on resume) uses new cache
+source image file and the encoding settings (format, max side, crop, Pillow's version), so a
+cached request neither decodes nor encodes its image; the server's address and the retry and
+concurrency settings are not part of it. Retry round ``r > 0`` (a failed judgement asked again on resume) uses new cache
 slots, so it really asks the server again.
 
 Per-request ``JudgeRequest.params`` give the benchmark's settings (e.g. official max_tokens);
