@@ -6,7 +6,8 @@ caption alternative's conditioning as ``text/<index>.pt``, plus ``text/empty.pt`
 dropout. The fingerprint covers the model, the data sources and the image settings, so a
 changed setting builds a new cache instead of reusing a stale one. Processes split the work
 (sample ``i`` on process ``i % processes``); files are written atomically, so an interrupted
-build resumes where it stopped.
+build resumes where it stopped. Entries read during training stay in memory (up to 4096 per
+cache, per data-loader worker).
 
 Example (what ``train`` does when a cache is switched on)::
 
@@ -46,11 +47,26 @@ def _save_atomic(value: Any, path: Path) -> None:
     os.replace(temporary, path)
 
 
+class _Memory:
+    """Entries already read from disk, kept in memory up to ``limit`` (oldest dropped first)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit, self.entries = limit, {}
+
+    def get(self, key, read):
+        if key not in self.entries:
+            if len(self.entries) >= self.limit:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = read()
+        return self.entries[key]
+
+
 class LatentCache:
     """Per-sample latents (target, references) and caption alternatives."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._memory = _Memory()
 
     def path(self, index: int) -> Path:
         return self.folder / "latents" / f"{index:09d}.pt"
@@ -58,7 +74,7 @@ class LatentCache:
     def load(self, index: int) -> dict[str, Any]:
         import torch
 
-        return torch.load(self.path(index), map_location="cpu", weights_only=True)
+        return self._memory.get(index, lambda: torch.load(self.path(index), map_location="cpu", weights_only=True))
 
     def build(self, backend, data, keys, rank: int, processes: int, device) -> int:
         """Encode this process's missing samples; returns how many it encoded."""
@@ -87,6 +103,7 @@ class TextCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._empty: dict[str, Any] | None = None
+        self._memory = _Memory()
 
     def path(self, index: int) -> Path:
         return self.folder / "text" / f"{index:09d}.pt"
@@ -98,7 +115,8 @@ class TextCache:
             if self._empty is None:
                 self._empty = torch.load(self.folder / "text" / "empty.pt", map_location="cpu", weights_only=True)
             return self._empty
-        return torch.load(self.path(index), map_location="cpu", weights_only=True)[alternative]
+        entries = self._memory.get(index, lambda: torch.load(self.path(index), map_location="cpu", weights_only=True))
+        return entries[alternative]
 
     def build(self, backend, data, latent_cache, rank: int, processes: int, device) -> int:
         import torch
