@@ -194,12 +194,16 @@ def run(config: RunConfig, *, model=None, judge=None) -> RunOutcome:
 
 def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> RunOutcome:
     """The run itself, for :func:`echo4o_eval.evaluate`: objects given here replace the specs
-    ``config`` names (``config.model``/``config.judge`` are then only their names)."""
+    ``config`` names (``config.model``/``config.judge`` are then only their names).
+
+    Models and judges made here from specs are closed at the end; objects passed in belong to
+    the caller and stay open, so a training loop can evaluate with one judge many times."""
     check_config_secrets(config)
     runner = Runner(config, benchmark)
     spec = runner.spec
     samples = runner.load_samples()
     from_spec = model is None
+    own_judge = judge is None  # objects the caller passed in stay open for the caller
     if from_spec:
         model = deferred_model(config.model, config.model_options) or make_model(
             config.model, config.model_options)
@@ -236,8 +240,9 @@ def execute(config: RunConfig, *, benchmark=None, model=None, judge=None) -> Run
         store.initialise(manifest, samples)
         return _execute(runner, store, samples, model, judge, evaluator)
     finally:
-        model.close()
-        if judge is not None:
+        if from_spec:
+            model.close()
+        if judge is not None and own_judge:
             judge.close()
 
 

@@ -107,3 +107,31 @@ def test_a_finished_run_loads_no_judge(tmp_path, common, monkeypatch):
     monkeypatch.setattr("echo4o_eval.factories.make_judge", no_loading)
     again = evaluate("geneval", grey, judge, run_dir=tmp_path / "run", model_id="grey", **common)
     assert (again.generated, again.scored, again.result.n_images) == (0, 0, N_PROMPTS)
+
+
+class CountingJudge:
+    """A caller-owned judge (wrapping the detections judge) that fails once it is closed."""
+
+    def __init__(self, inner):
+        self.inner, self.closes = inner, 0
+        self.id, self.kind = inner.id, inner.kind
+
+    def judge(self, requests):
+        assert self.closes == 0, "the caller's judge was closed by an earlier evaluate()"
+        return self.inner.judge(requests)
+
+    def describe(self):
+        return self.inner.describe()
+
+    def close(self):
+        self.closes += 1
+
+
+def test_a_judge_object_is_reused_across_calls_and_left_open(tmp_path, common):
+    from echo4o_eval.factories import make_judge
+
+    judge = CountingJudge(make_judge(f"detections:{detections_file(tmp_path)}", {}))
+    first = evaluate("geneval", grey, judge, step=1, runs_root=str(tmp_path / "runs"), **common)
+    second = evaluate("geneval", grey, judge, step=2, runs_root=str(tmp_path / "runs"), **common)
+    assert first.scored == second.scored == N_PROMPTS
+    assert judge.closes == 0  # the caller closes what it made
