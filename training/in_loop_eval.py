@@ -49,6 +49,21 @@ class InLoopEvaluator:
                              "eval.every=0 and evaluate saved checkpoints with `echo4o-eval run`")
         self.config, self.settings, self.backend, self.accelerator = config, settings, backend, accelerator
         self.model_id = settings.model_id or Path(config.run.output_dir).resolve().name
+        self._judge = None  # built at the first evaluation, reused by every later one
+
+    def judge(self):
+        """The judge of ``eval.judge``, loaded once (detector weights are not reloaded per step)."""
+        if self._judge is None:
+            from echo4o_eval.factories import make_judge
+
+            self._judge = make_judge(self.settings.judge, dict(self.settings.judge_options))
+        return self._judge
+
+    def close(self) -> None:
+        """Release the judge (the trainer calls this when training ends)."""
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None
 
     def due(self, step: int) -> bool:
         every = self.settings.every
@@ -98,10 +113,9 @@ class InLoopEvaluator:
         try:
             with swap:
                 outcome = echo4o_eval.evaluate(
-                    settings.benchmark, self._generate_function(), settings.judge, run_dir=run_dir,
+                    settings.benchmark, self._generate_function(), self.judge(), run_dir=run_dir,
                     seed=settings.seed, images_per_prompt=settings.images_per_prompt, limit=settings.limit,
                     model_id=self.model_id, step=step, evaluator_options=dict(settings.evaluator_options),
-                    judge_options=dict(settings.judge_options),
                     data_dir=settings.data_dir, allow_download=settings.allow_download,
                     n_bootstrap=settings.n_bootstrap, progress=False, model_label=self.model_id,
                     model_options={"batch_size": settings.batch_size})

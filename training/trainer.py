@@ -233,6 +233,8 @@ def train(config) -> TrainResult:
             result.evaluations.append(evaluator.run(step, unwrapped, ema, log_path))
     if progress is not None:
         progress.close()
+    if evaluator is not None:
+        evaluator.close()
     result.final_step = step
     if run.save_final and step == run.max_steps and step > start_step and _sharded(accelerator):
         accelerator.print("sharded training (FSDP / ZeRO-3): no final pipeline folder; the last checkpoint holds "
