@@ -6,7 +6,6 @@ coverage in its final line; low coverage is a loud warning.
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -14,28 +13,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 from echo4o_eval.cli import main
+from tests.verbosity_guard import restored_verbosity
 
 
 @pytest.fixture(autouse=True)
 def _restore_verbosity():
     """-q and the demo quiet the libraries process-wide; undo that for the tests that follow."""
-    import logging
-    import warnings
-
-    environ = dict(os.environ)
-    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
-    root = logging.getLogger().level
-    filters = list(warnings.filters)
-    yield
-    os.environ.clear()
-    os.environ.update(environ)
-    logging.getLogger().setLevel(root)
-    for name in list(logging.root.manager.loggerDict):
-        logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
-    warnings.filters[:] = filters
-    from echo4o_eval.verbosity import restore_progress_bars
-
-    restore_progress_bars()
+    with restored_verbosity():
+        yield
 
 
 def _closed_port() -> int:

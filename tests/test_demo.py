@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from echo4o_eval.cli import main
 from echo4o_eval.demo.local_judge import LocalJudgeServer, scripted_reply
 from echo4o_eval.demo.prompts import GENEVAL_PP_PROMPTS, GENEVAL_PROMPTS
+from tests.verbosity_guard import restored_verbosity
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,23 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _restore_verbosity():
     """-q and the demo quiet the libraries process-wide; undo that for the tests that follow."""
-    import logging
-    import warnings
-
-    environ = dict(os.environ)
-    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
-    root = logging.getLogger().level
-    filters = list(warnings.filters)
-    yield
-    os.environ.clear()
-    os.environ.update(environ)
-    logging.getLogger().setLevel(root)
-    for name in list(logging.root.manager.loggerDict):
-        logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
-    warnings.filters[:] = filters
-    from echo4o_eval.verbosity import restore_progress_bars
-
-    restore_progress_bars()
+    with restored_verbosity():
+        yield
 
 
 def _offline_env(tmp_path: Path) -> dict:
