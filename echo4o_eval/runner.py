@@ -75,7 +75,7 @@ class RunConfig:
     judge_options: Mapping[str, Any] = field(default_factory=dict)
     evaluator_options: Mapping[str, Any] = field(default_factory=dict)
     generation_params: Mapping[str, Any] = field(default_factory=dict)
-    judge_batch_size: int = 64  # images whose judge requests are sent together
+    judge_batch_size: int = 64  # images per call of a batch judge (detectors); API judges stream
     n_bootstrap: int = 1000
     progress: bool = True
     barrier_timeout_s: float = 3600.0  # how long ranks wait for each other (multi-process)
