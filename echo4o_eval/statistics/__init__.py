@@ -4,6 +4,7 @@ paired regression gate, and judge-vs-judge / judge-vs-human agreement.
 Modules: :mod:`.basic` (Wilson, exact McNemar, Wilcoxon, Holm, kappa, effect sizes),
 :mod:`.jackknife` (intervals and paired changes for any benchmark aggregate: prompts are the
 sampled units), :mod:`.bootstrap` (the cluster bootstrap over prompts, kept as a cross-check),
-:mod:`.power` (minimum detectable drop), :mod:`.compare` (the gate) and :mod:`.agreement`.
+:mod:`.compare` (the gate and its minimum detectable drop), :mod:`.agreement` and
+:mod:`.metric_maps` (a result's metrics as one flat map and back, shared by the interval methods).
 Nothing heavy is imported here.
 """

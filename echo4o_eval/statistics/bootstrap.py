@@ -48,12 +48,10 @@ import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
+from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
 from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
-
-Aggregate = Callable[[Sequence[Sample], Sequence[SampleScore]], BenchmarkResult]
-OVERALL = ""  # key used for overall metrics in flattened metric maps: (OVERALL, name)
 
 
 class _Plan:
@@ -136,15 +134,6 @@ class _Builder:
         return samples, scores
 
 
-def flatten(result: BenchmarkResult) -> dict[tuple[str, str], MetricValue]:
-    """Metrics as {(tag or "", metric name): MetricValue}; overall metrics use tag ""."""
-    flat = {(OVERALL, name): mv for name, mv in result.metrics.items()}
-    for tag, metrics in result.per_tag.items():
-        for name, mv in metrics.items():
-            flat[(tag, name)] = mv
-    return flat
-
-
 def _index(samples: Sequence[Sample], scores: Sequence[SampleScore]):
     table: dict[tuple[str, int], SampleScore] = {}
     images: dict[str, list[int]] = defaultdict(list)
@@ -216,7 +205,7 @@ def confidence_intervals(
     for (replicate,) in _replicates(aggregate, plan, [_Builder(samples, table)], n_boot,
                                     time_budget_s, min_boot):
         flat = flatten(replicate)
-        rows.append([_as_float(flat.get(k)) for k in keys])
+        rows.append([as_float(flat.get(k)) for k in keys])
     boot = np.asarray(rows, dtype=float).reshape(len(rows), len(keys))
     filled: dict[tuple[str, str], MetricValue] = {}
     for j, key in enumerate(keys):
@@ -236,22 +225,7 @@ def confidence_intervals(
         f"{', images resampled within prompts' if resample_images else ''}"
         f" ({len(rows)} resamples, seed {seed}; shifted percentile; Wilson at 0/1 boundaries)"
     )
-    return _rebuild(result, filled, note)
-
-
-def _as_float(mv: MetricValue | None) -> float:
-    return float("nan") if mv is None or mv.value is None else float(mv.value)
-
-
-def _rebuild(result: BenchmarkResult, filled, note: str) -> BenchmarkResult:
-    metrics = {name: filled[(OVERALL, name)] for name in result.metrics}
-    per_tag = {
-        tag: {name: filled[(tag, name)] for name in values}
-        for tag, values in result.per_tag.items()
-    }
-    return dataclasses.replace(
-        result, metrics=metrics, per_tag=per_tag, notes=tuple(result.notes) + (note,)
-    )
+    return with_intervals(result, filled, note)
 
 
 @dataclass(frozen=True)
@@ -311,7 +285,7 @@ def paired_aggregate_bootstrap(
     rows = []
     for rep_a, rep_b in _replicates(aggregate, plan, builders, n_boot, None, 0):
         fa, fb = flatten(rep_a), flatten(rep_b)
-        rows.append([_as_float(fb.get(k)) - _as_float(fa.get(k)) for k in keys])
+        rows.append([as_float(fb.get(k)) - as_float(fa.get(k)) for k in keys])
     boot = np.asarray(rows, dtype=float).reshape(len(rows), len(keys))
     out = []
     for j, key in enumerate(keys):

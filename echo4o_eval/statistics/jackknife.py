@@ -38,22 +38,12 @@ import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
+from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
 from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore
 
-Aggregate = Callable[[Sequence[Sample], Sequence[SampleScore]], BenchmarkResult]
-OVERALL = ""  # tag of overall metrics in flattened metric maps
 DEFAULT_GROUPS = 50
-
-
-def flatten(result: BenchmarkResult) -> dict[tuple[str, str], MetricValue]:
-    """Metrics as {(tag or "", metric name): MetricValue}; overall metrics use tag ""."""
-    flat = {(OVERALL, name): mv for name, mv in result.metrics.items()}
-    for tag, metrics in result.per_tag.items():
-        for name, mv in metrics.items():
-            flat[(tag, name)] = mv
-    return flat
 
 
 def assign_groups(samples: Sequence[Sample], n_groups: int = DEFAULT_GROUPS, seed: int = 0) -> list[int]:
@@ -133,14 +123,10 @@ def replicates(aggregates: Sequence[tuple[Aggregate, Sequence[SampleScore]]], sa
             kept = [s for s, k in zip(samples, groups) if k != g]
             kept_scores = [s for k in range(n_groups + 1) if k != g for s in scores_of[k]]
             flat = flatten(aggregate(kept, kept_scores))
-            rows.append([_as_float(flat.get(k)) for k in keys])
+            rows.append([as_float(flat.get(k)) for k in keys])
         df = {k: (per_tag_groups.get(k[0], n_groups) if k[0] else n_groups) - 1 for k in keys}
         out.append(Replicates(keys, full, rows, df))
     return out
-
-
-def _as_float(mv: MetricValue | None) -> float:
-    return float("nan") if mv is None or mv.value is None else float(mv.value)
 
 
 def interval(value: float, se: float, df: int, confidence: float) -> tuple[float, float]:
@@ -199,11 +185,7 @@ def confidence_intervals(
     note = (f"{confidence:.0%} CIs: stratified delete-a-group jackknife over prompts ({groups} groups, "
             f"seed {seed}; t interval; Wilson at 0/1 boundaries); images are repeated measures "
             "of their prompt")
-    metrics = {name: filled[(OVERALL, name)] for name in result.metrics}
-    per_tag = {tag: {name: filled[(tag, name)] for name in values}
-               for tag, values in result.per_tag.items()}
-    return dataclasses.replace(result, metrics=metrics, per_tag=per_tag,
-                               notes=tuple(result.notes) + (note,))
+    return with_intervals(result, filled, note)
 
 
 @dataclass(frozen=True)
