@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 
 from echo4o_eval.statistics.bootstrap import _demo_aggregate, confidence_intervals
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
 
 TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 

@@ -231,7 +231,7 @@ def official_loop(judge, items, threshold: float, timings: dict | None = None) -
 def assign_prompts(judge, paths, rows, threshold: float):
     """(requests for ours, (path, metadata) items for the official loop) over the prompt mix."""
     from echo4o_eval.judges.images import load_rgb
-    from echo4o_eval.types import JudgeRequest
+    from echo4o_eval.records.types import JudgeRequest
     from echo4o_eval.benchmarks.geneval.detector import classes_needing_color, clause_classes
     from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
 

@@ -64,7 +64,7 @@ def build_model(args):
 
 
 def requests_for(count: int, folder: Path, offset: int):
-    from echo4o_eval.types import GenerationRequest
+    from echo4o_eval.records.types import GenerationRequest
 
     return [
         GenerationRequest(sample_id=str(offset + i), sample_index=offset + i, tag="bench",

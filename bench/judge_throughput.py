@@ -224,7 +224,7 @@ def judge_stage(server, images: Path, cache: Path, concurrency: int) -> tuple[fl
     without start-up, folder checks and records), and the calls the server saw."""
     from echo4o_eval.assets import Assets
     from echo4o_eval.catalog import JUDGES
-    from echo4o_eval.types import Generation, Status
+    from echo4o_eval.records.types import Generation, Status
 
     try:  # this checkout: benchmarks as objects
         from echo4o_eval.spec import load_benchmark

@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from echo4o_eval.statistics.jackknife import DEFAULT_GROUPS, assign_groups  # noqa: E402
-from echo4o_eval.types import Sample  # noqa: E402
+from echo4o_eval.records.types import Sample  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class DetectorCheck:
     def run(self, items: list[tuple[dict, dict]]) -> list[dict[str, Any]]:
         """One result per (plan record, generate record)."""
         from echo4o_eval.scoring.geneval_rules import evaluate_geneval
-        from echo4o_eval.types import JudgeRequest, Status
+        from echo4o_eval.records.types import JudgeRequest, Status
 
         metas = [geneval_metadata(plan["spec"], plan["prompt"]) for plan, _ in items]
         requests = [JudgeRequest(key="main", images=(gen["image_path"],),

@@ -26,7 +26,7 @@ from echo4o_eval.data_gen.final import final_samples
 from echo4o_eval.data_gen.records import RecordStore
 from echo4o_eval.data_gen.specs import geneval_metadata
 from echo4o_eval.data_gen.vocabulary import RELATIONS
-from echo4o_eval.types import Generation, Status
+from echo4o_eval.records.types import Generation, Status
 
 
 def spec_tag(spec: dict[str, Any]) -> str:
@@ -71,7 +71,7 @@ def evaluate_set(config: SynthConfig, judge: str | None = None, run_dir: str | P
     """Score the set; returns the metrics, coverage counts and the run directory."""
     from echo4o_eval import evaluate
     from echo4o_eval.spec import load_benchmark
-    from echo4o_eval.types import Sample
+    from echo4o_eval.records.types import Sample
 
     store = RecordStore(config.work_dir)
     samples, paths, skipped = [], {}, 0

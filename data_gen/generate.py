@@ -31,7 +31,7 @@ from typing import Any, Iterable
 from echo4o_eval import distributed
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.records import RecordStore
-from echo4o_eval.types import GenerationRequest, Status, to_json
+from echo4o_eval.records.types import GenerationRequest, Status, to_json
 
 log = logging.getLogger(__name__)
 DONE = ("ok", "refused")

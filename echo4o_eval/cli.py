@@ -304,7 +304,7 @@ def _config_from(kwargs, **overrides):
     from click.core import ParameterSource
 
     from echo4o_eval.config import ConfigError, dump_config, load_config
-    from echo4o_eval.manifest import check_config_secrets
+    from echo4o_eval.rundir.manifest import check_config_secrets
     from echo4o_eval.runner import RunConfig
 
     context = click.get_current_context()

@@ -16,8 +16,8 @@ that image's ``score_error`` (:func:`echo4o_eval.scoring.aggregation.safe_score`
 
 Example (a tiny judge that streams; records land in a fresh run store):
     >>> import tempfile
-    >>> from echo4o_eval.store import RunStore
-    >>> from echo4o_eval.types import Generation, JudgeRequest, Judgement, Sample, SampleScore, Status
+    >>> from echo4o_eval.rundir.store import RunStore
+    >>> from echo4o_eval.records.types import Generation, JudgeRequest, Judgement, Sample, SampleScore, Status
     >>> class Echo:
     ...     id, kind = "echo", "vlm"
     ...     def judge_stream(self, groups):
@@ -45,7 +45,7 @@ import itertools
 import sys
 from typing import Any, Iterable, Iterator, Sequence
 
-from echo4o_eval.types import Generation, Judgement, Sample, SampleScore, Status
+from echo4o_eval.records.types import Generation, Judgement, Sample, SampleScore, Status
 
 
 def _safe_score(evaluator, sample: Sample, generation: Generation, judgements: Sequence[Judgement]):
@@ -67,7 +67,7 @@ def judge_and_score(items: Sequence[tuple[Sample, Generation]], judge, evaluator
                     desc: str = "judging") -> int:
     """Judge, score and record every (sample, generation); returns how many were recorded.
 
-    ``previous`` (the run's :class:`~echo4o_eval.store.RunData`, optional) tells which images
+    ``previous`` (the run's :class:`~echo4o_eval.rundir.store.RunData`, optional) tells which images
     are retries of a failed judgement. ``batch_size`` applies only to judges that do not
     stream. The progress bar (when ``progress``) advances per image recorded.
     """

@@ -34,14 +34,14 @@ from typing import Any, Mapping, Sequence
 from echo4o_eval import distributed
 from echo4o_eval.assets import Assets
 from echo4o_eval.deferred import deferred_judge, deferred_model
-from echo4o_eval.manifest import build_manifest, check_config_secrets, check_resumable, default_run_dir
+from echo4o_eval.rundir.manifest import build_manifest, check_config_secrets, check_resumable, default_run_dir
 from echo4o_eval.models.generation_params import check_generation_params
 from echo4o_eval.models.identity import identity_of
 from echo4o_eval.factories import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, load_benchmark
 from echo4o_eval.judging import judge_and_score
-from echo4o_eval.store import RunStore, check_run_directory
-from echo4o_eval.types import (
+from echo4o_eval.rundir.store import RunStore, check_run_directory
+from echo4o_eval.records.types import (
     BenchmarkResult,
     GenerationRequest,
     Judgement,
@@ -306,7 +306,7 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
 def _record_settings(store: RunStore, model, judge) -> None:
     """Once a deferred model or judge has been loaded, write its real settings to the manifest
     (settings are informative: they never enter the fingerprint)."""
-    from echo4o_eval.store import write_json_atomic
+    from echo4o_eval.rundir.store import write_json_atomic
 
     manifest = store.read_manifest()
     updates = {}

@@ -7,7 +7,7 @@ coverage. :func:`exit_status` turns the outcome into the exit code: a run that s
 at all (empty folder, every judgement failed) is a failure, whatever ``--min-coverage`` says.
 
 Example:
-    >>> from echo4o_eval.types import MetricValue
+    >>> from echo4o_eval.records.types import MetricValue
     >>> format_metric(MetricValue(0.5, 10, 12, 0.2, 0.8), "fraction")
     '50.0% [20.0, 80.0] (n=10/12)'
     >>> normalise_cause("main: missing image /tmp/run/images/00001/0.png")
@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from echo4o_eval.types import MetricValue
+from echo4o_eval.records.types import MetricValue
 
 LOW_COVERAGE = 0.5  # below this share of scored images the summary warns loudly
 EXIT_OK, EXIT_COVERAGE = 0, 3
@@ -65,7 +65,7 @@ def failure_causes(scores, limit: int = MAX_CAUSES) -> list[tuple[str, str, int]
     """The ``limit`` most common ``(status, example reason, count)`` among scores that are not
     ok; reasons that differ only in numbers and image paths count as one cause.
 
-    >>> from echo4o_eval.types import SampleScore, Status
+    >>> from echo4o_eval.records.types import SampleScore, Status
     >>> bad = [SampleScore(str(i), 0, "t", Status.MISSING_IMAGE, reason=f"no image for sample {i}")
     ...        for i in range(7)]
     >>> failure_causes(bad + [SampleScore("9", 0, "t", Status.OK)])
@@ -84,7 +84,7 @@ def failure_causes(scores, limit: int = MAX_CAUSES) -> list[tuple[str, str, int]
 
 
 def _run_failure_causes(run_dir) -> list[tuple[str, str, int]]:
-    from echo4o_eval.store import StoreError, load_run
+    from echo4o_eval.rundir.store import StoreError, load_run
 
     try:
         data = load_run(Path(run_dir))
@@ -164,7 +164,7 @@ def exit_status(outcome, min_coverage: float = 0.0) -> tuple[int, str | None]:
     below ``min_coverage``; EXIT_OK otherwise (also for --generate-only and non-zero ranks).
 
     >>> from types import SimpleNamespace
-    >>> from echo4o_eval.types import BenchmarkResult
+    >>> from echo4o_eval.records.types import BenchmarkResult
     >>> empty = BenchmarkResult("geneval_pp", "1.0", {}, {}, 280, 280, 0, {"missing_image": 280})
     >>> exit_status(SimpleNamespace(result=empty))[0]
     3

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runfixtures import jitter, make_samples, verdicts, worsen, write_run  # noqa: E402
 
 from echo4o_eval.statistics.agreement import human_verdicts  # noqa: E402
-from echo4o_eval.types import Sample  # noqa: E402
+from echo4o_eval.records.types import Sample  # noqa: E402
 
 
 def build(root: Path, data_dir: Path) -> None:

@@ -13,7 +13,7 @@ from vlm_runfixtures import geneval_pp_reply, write_vlm_run
 from echo4o_eval.assets import Assets
 from echo4o_eval.spec import get_benchmark, load_benchmark
 from echo4o_eval.statistics.jackknife import confidence_intervals
-from echo4o_eval.store import RunStore
+from echo4o_eval.rundir.store import RunStore
 
 
 def official(name: str, data_dir) -> list:

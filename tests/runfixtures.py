@@ -13,8 +13,8 @@ import numpy as np
 
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
 from echo4o_eval.statistics.jackknife import confidence_intervals
-from echo4o_eval.store import RunStore
-from echo4o_eval.types import Detection, Generation, Judgement, Sample, SampleScore, Status
+from echo4o_eval.rundir.store import RunStore
+from echo4o_eval.records.types import Detection, Generation, Judgement, Sample, SampleScore, Status
 
 TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 HOSTILE = ['<script>window.__pwned = 1</script>a cat', '"><img src=x onerror="window.__pwned=2">',

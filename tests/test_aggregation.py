@@ -12,7 +12,7 @@ from echo4o_eval.scoring.aggregation import (
     coverage_note, failure_note, make_result, mean_metric, status_counts, tag_means,
 )
 from echo4o_eval.spec import get_benchmark
-from echo4o_eval.types import Sample, SampleScore, Status
+from echo4o_eval.records.types import Sample, SampleScore, Status
 
 REPO = Path(__file__).resolve().parents[1]
 

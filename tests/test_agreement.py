@@ -7,7 +7,7 @@ import json
 import pytest
 
 from echo4o_eval.statistics.agreement import agreement_between, agreement_with_humans, annotator_verdict, human_verdicts
-from echo4o_eval.types import Sample, SampleScore, Status
+from echo4o_eval.records.types import Sample, SampleScore, Status
 
 
 def score(sid, correct, tag="t", status=Status.OK, i=0):

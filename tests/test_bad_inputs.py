@@ -123,8 +123,8 @@ def test_empty_and_existing_run_directories_are_accepted(tmp_path, data_dir):
 
 
 def test_samples_written_by_another_rank_of_the_same_run_are_not_foreign(tmp_path):
-    from echo4o_eval.store import NotARunDirectory, RunStore
-    from echo4o_eval.types import Sample
+    from echo4o_eval.rundir.store import NotARunDirectory, RunStore
+    from echo4o_eval.records.types import Sample
 
     samples = [Sample(id="1", index=0, prompt="a cat", tag="t")]
     run = tmp_path / "run"
@@ -167,7 +167,7 @@ def test_judges_read_bombs_as_bad_images(tmp_path, side):
     from test_folder_model import bomb_png
 
     from echo4o_eval.judges.images import ImageLoadError, load_rgb
-    from echo4o_eval.types import Status
+    from echo4o_eval.records.types import Status
 
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb_png(side, side))

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")  # the Bagel adapter needs the gen extra
 
 from echo4o_eval.models.bagel import TASK_DEFAULTS, BagelModel, make_bagel_model
 from echo4o_eval.models.bagel_checkout import BagelSetupError
-from echo4o_eval.protocols import ImageModel
-from echo4o_eval.types import GenerationRequest, Status
+from echo4o_eval.records.protocols import ImageModel
+from echo4o_eval.records.types import GenerationRequest, Status
 from tests.bagel_stand_in_checkpoint import STAND_IN_REPO, write_stand_in_checkpoint
 
 CHECKOUT_NAMES = ("data", "modeling", "inferencer")

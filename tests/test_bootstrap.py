@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from echo4o_eval.statistics.bootstrap import _demo_aggregate, confidence_intervals, paired_aggregate_bootstrap
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
 
 
 def make_run(n_prompts=60, images=4, tags=("a", "b", "c"), p=0.6, seed=0, prompt_sd=1.0):

@@ -12,7 +12,7 @@ from echo4o_eval.statistics.compare import compare_runs, default_max_drop, power
 from echo4o_eval.statistics.compare_format import format_github, format_text
 from echo4o_eval.report.commands import compare_command
 from echo4o_eval.report.runs import RunInputError, load_view
-from echo4o_eval.types import Status
+from echo4o_eval.records.types import Status
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,7 @@ def test_demo_prompts_are_read_by_the_real_loaders(tmp_path):
 def test_local_judge_answers_over_http_with_the_real_openai_judge(tmp_path):
     from echo4o_eval.demo.local_judge import MODEL_NAME
     from echo4o_eval.judges.openai_judge import make_openai_judge
-    from echo4o_eval.types import JudgeRequest
+    from echo4o_eval.records.types import JudgeRequest
     from PIL import Image
 
     image = tmp_path / "x.png"

@@ -12,7 +12,7 @@ from echo4o_eval.judges.labels import GENEVAL_INDEX, GENEVAL_OBJECT_NAMES, genev
 from echo4o_eval.judges.weights import MissingWeightsError
 from echo4o_eval.factories import make_judge
 from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
-from echo4o_eval.types import Generation, JudgeRequest, Sample, Status
+from echo4o_eval.records.types import Generation, JudgeRequest, Sample, Status
 from tests.tiny_models import save_tiny_clip, save_tiny_mask2former, write_test_images
 
 pytestmark = pytest.mark.slow

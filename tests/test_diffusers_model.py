@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from echo4o_eval.protocols import ImageModel
-from echo4o_eval.types import GenerationRequest, Status
+from echo4o_eval.records.protocols import ImageModel
+from echo4o_eval.records.types import GenerationRequest, Status
 from tests.tiny_pipelines import TINY_GENERATION_PARAMS, save_tiny_sd3
 
 

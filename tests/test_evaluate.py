@@ -11,7 +11,7 @@ from PIL import Image
 
 from echo4o_eval import evaluate
 from echo4o_eval.models.identity import ModelIdentityError
-from echo4o_eval.store import RunConfigChanged, load_run
+from echo4o_eval.rundir.store import RunConfigChanged, load_run
 
 N_PROMPTS = 3
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from echo4o_eval.models.folder import FolderModel, make_folder_model
-from echo4o_eval.types import GenerationRequest, Status
+from echo4o_eval.records.types import GenerationRequest, Status
 
 
 def _req(sample_id="12", index=11, tag="t", image_index=0, params=None):

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from echo4o_eval.store import load_run
-from echo4o_eval.types import Status
+from echo4o_eval.rundir.store import load_run
+from echo4o_eval.records.types import Status
 from fake_openai_server import FakeOpenAIServer
 from fake_judge_replies import geneval_pp_reply
 from tests.bagel_stand_in_checkpoint import STAND_IN_REPO, write_stand_in_checkpoint
@@ -122,7 +122,7 @@ def write_geneval_detections(run_dir: Path, data: Path, limit: int, images: int)
     """Empty detections for every image path the run will write (scores are all 'wrong')."""
     from echo4o_eval.assets import Assets
     from echo4o_eval.spec import get_benchmark, load_benchmark
-    from echo4o_eval.store import safe_name
+    from echo4o_eval.rundir.store import safe_name
 
     spec = get_benchmark("geneval")
     samples = load_benchmark(spec).load_samples(Assets(spec, data_dir=data, allow_download=False), None)

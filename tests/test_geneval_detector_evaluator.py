@@ -12,7 +12,7 @@ from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
 from echo4o_eval.benchmarks.geneval import benchmark as geneval_benchmark
 from echo4o_eval.scoring.geneval_rules import detections_from_golden
 from echo4o_eval.benchmarks.geneval.summary import read_results_jsonl, summarize_geneval
-from echo4o_eval.types import Detection, Generation, Judgement, Sample, Status
+from echo4o_eval.records.types import Detection, Generation, Judgement, Sample, Status
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from echo4o_eval.benchmarks.geneval_pp.rules import (
     evaluate_geneval_pp,
     in_region,
 )
-from echo4o_eval.types import Detection, Generation, Judgement, Sample, Status
+from echo4o_eval.records.types import Detection, Generation, Judgement, Sample, Status
 
 SIZE = (512, 512)
 

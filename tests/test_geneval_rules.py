@@ -15,7 +15,7 @@ from echo4o_eval.scoring.geneval_rules import (
     filter_detections,
     relative_position,
 )
-from echo4o_eval.types import Detection, Status
+from echo4o_eval.records.types import Detection, Status
 
 _SHARED = Path(__file__).resolve().parents[2] / "shared"
 

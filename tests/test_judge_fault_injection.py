@@ -12,7 +12,7 @@ from echo4o_eval.benchmarks.geneval_pp.loader import load_samples
 from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.catalog import JUDGES
 from echo4o_eval.spec import get_benchmark
-from echo4o_eval.types import Generation, Status
+from echo4o_eval.records.types import Generation, Status
 from fake_judge_replies import geneval_pp_reply
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.catalog import JUDGES
-from echo4o_eval.types import Generation, Judgement, Sample, Status
+from echo4o_eval.records.types import Generation, Judgement, Sample, Status
 
 KEY_ENV = "ECHO4O_TEST_KEY"
 

@@ -16,7 +16,7 @@ from echo4o_eval.benchmarks.imagine_bench.vlm import ImagineBenchEvaluator
 from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
 from echo4o_eval.benchmarks.geneval_pp import prompts as gpp_prompts
 from echo4o_eval.benchmarks.imagine_bench import prompts as imagine_prompts
-from echo4o_eval.types import Generation, Judgement, Sample, Status
+from echo4o_eval.records.types import Generation, Judgement, Sample, Status
 
 GOLDENS = Path(__file__).resolve().parents[2] / "shared" / "goldens" / "aggregation.jsonl"
 

@@ -16,8 +16,8 @@ from PIL import Image
 from echo4o_eval.cli import main
 from echo4o_eval.judges.openai_judge import OpenAIJudge
 from echo4o_eval.judging import judge_and_score
-from echo4o_eval.store import RunStore, load_run
-from echo4o_eval.types import Generation, JudgeRequest, Sample, SampleScore, Status
+from echo4o_eval.rundir.store import RunStore, load_run
+from echo4o_eval.records.types import Generation, JudgeRequest, Sample, SampleScore, Status
 from fake_judge_replies import geneval_pp_reply
 
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from echo4o_eval.catalog import JUDGES
-from echo4o_eval.types import JudgeRequest, Status
+from echo4o_eval.records.types import JudgeRequest, Status
 
 
 @pytest.fixture(scope="module")

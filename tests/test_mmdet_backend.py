@@ -16,7 +16,7 @@ from echo4o_eval.judges.mmdet_backend import _instances_v2
 from echo4o_eval.judges.weights import MissingWeightsError
 from echo4o_eval.factories import make_judge
 from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS
-from echo4o_eval.types import JudgeRequest, Status
+from echo4o_eval.records.types import JudgeRequest, Status
 from tests.tiny_models import save_tiny_clip
 
 pytestmark = pytest.mark.mmdet

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from echo4o_eval.models.identity import ModelIdentityError, checkpoint_signature, hub_identity, identity_of
-from echo4o_eval.store import RunConfigChanged, load_run
+from echo4o_eval.rundir.store import RunConfigChanged, load_run
 
 
 def fake_safetensors(path: Path, payload: bytes) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from echo4o_eval.types import GenerationRequest, Status
+from echo4o_eval.records.types import GenerationRequest, Status
 from tests.tiny_pipelines import TINY_GENERATION_PARAMS, save_tiny_sd3
 
 torch = pytest.importorskip("torch")

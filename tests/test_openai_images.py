@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from echo4o_eval.catalog import MODELS
-from echo4o_eval.protocols import ImageModel
-from echo4o_eval.types import GenerationRequest, Status
+from echo4o_eval.records.protocols import ImageModel
+from echo4o_eval.records.types import GenerationRequest, Status
 
 
 def model_for(server, tmp_path, **options):

@@ -11,7 +11,7 @@ from echo4o_eval.benchmarks.imagine_bench.vlm import ImagineBenchEvaluator
 from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
 from echo4o_eval.benchmarks.omnicontext import prompts as omni_prompts
 from echo4o_eval.scoring.aggregation import safe_score
-from echo4o_eval.types import Generation, Judgement, Sample, Status
+from echo4o_eval.records.types import Generation, Judgement, Sample, Status
 
 
 def ok_generation(sample_id: str) -> Generation:

@@ -13,7 +13,7 @@ from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
 from echo4o_eval.benchmarks.imagine_bench.vlm import ImagineBenchEvaluator
 from echo4o_eval.benchmarks.omnicontext.vlm import OmniContextEvaluator
 from echo4o_eval.judges.vlm_messages import prompt_hash
-from echo4o_eval.types import Generation, Sample, Status, to_json
+from echo4o_eval.records.types import Generation, Sample, Status, to_json
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "echo4o_prompts.json"
 GEN = Generation("s", 0, 0, Status.OK, image_path="/img/out.png")

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from runfixtures import HOSTILE, jitter, make_samples, verdicts, worsen, write_run
 
 from echo4o_eval.report.commands import report_command
-from echo4o_eval.types import Status
+from echo4o_eval.records.types import Status
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -190,7 +190,7 @@ def test_official_pack_replies_render_as_rows():
     from echo4o_eval.benchmarks.geneval_pp import prompts as geneval_pp
     from echo4o_eval.benchmarks.imagine_bench import prompts as imagine
     from echo4o_eval.report.details import judge_sections
-    from echo4o_eval.types import Judgement, Sample, Status
+    from echo4o_eval.records.types import Judgement, Sample, Status
 
     sample = Sample("1", 0, "a photo of 2 dogs", "counting",
                     {"tag": "counting", "include": [{"class": "dog", "count": 2}], "prompt": "a photo of 2 dogs"})

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from echo4o_eval.store import load_run
-from echo4o_eval.types import Status
+from echo4o_eval.rundir.store import load_run
+from echo4o_eval.records.types import Status
 from geneval_folder import build_geneval_folder
 
 N_PROMPTS = 120  # 480 images

@@ -7,8 +7,8 @@ from PIL import Image
 
 from echo4o_eval.runner import RunConfig, Runner, _finish, run
 from echo4o_eval.spec import load_benchmark
-from echo4o_eval.store import RunStore
-from echo4o_eval.types import Generation, Status
+from echo4o_eval.rundir.store import RunStore
+from echo4o_eval.records.types import Generation, Status
 
 
 class PaintingModel:
@@ -114,7 +114,7 @@ def test_a_moved_run_directory_still_shows_its_images(tmp_path, data_dir):
 
 def test_usage_totals_count_unpriced_calls_instead_of_zero():
     from echo4o_eval.runner import _usage_totals
-    from echo4o_eval.types import Judgement
+    from echo4o_eval.records.types import Judgement
 
     judgements = [[Judgement("main", "j", Status.OK, usage={"api_calls": 1}, cost_usd=0.002),
                    Judgement("main", "j", Status.OK, usage={"api_calls": 2}, cost_usd=None)]]

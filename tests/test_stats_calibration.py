@@ -17,7 +17,7 @@ import pytest
 
 from echo4o_eval.benchmarks.geneval.detector import GenEvalEvaluator
 from echo4o_eval.statistics.jackknife import confidence_intervals, paired_changes, replicates
-from echo4o_eval.types import SampleScore, Status
+from echo4o_eval.records.types import SampleScore, Status
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "stats_calibration.py"
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from echo4o_eval.store import RunConfigChanged, RunStore, StoreError, _truncate_partial_line, load_run
-from echo4o_eval.types import Detection, Generation, Judgement, Sample, SampleScore, Status
+from echo4o_eval.rundir.store import RunConfigChanged, RunStore, StoreError, _truncate_partial_line, load_run
+from echo4o_eval.records.types import Detection, Generation, Judgement, Sample, SampleScore, Status
 
 SAMPLES = [Sample("a", 0, "p", "t", {"k": 1}), Sample("b/c", 1, "q", "t", {}, ("r.png",))]
 MANIFEST = {"fingerprint": "f1", "model": {"spec": "folder:x"}, "benchmark": "geneval@1.0"}

@@ -2,7 +2,7 @@
 
 Each run goes through the real pieces a run uses: the benchmark's evaluator builds the judge
 requests, each request's own ``parse`` reads a hand-written reply (as the judge engine does),
-``evaluator.score`` / ``aggregate`` score it, and :class:`echo4o_eval.store.RunStore` writes it.
+``evaluator.score`` / ``aggregate`` score it, and :class:`echo4o_eval.rundir.store.RunStore` writes it.
 Only the judge's reply text is made up.
 """
 
@@ -15,8 +15,8 @@ from typing import Callable
 from PIL import Image
 
 from echo4o_eval.spec import get_benchmark, load_benchmark
-from echo4o_eval.store import RunStore
-from echo4o_eval.types import Generation, Judgement, Sample, Status
+from echo4o_eval.rundir.store import RunStore
+from echo4o_eval.records.types import Generation, Judgement, Sample, Status
 
 HOSTILE_OBSERVATION = '<img src=x onerror="window.__pwned=9">two <b>red</b> cups'
 

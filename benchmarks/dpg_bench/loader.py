@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from echo4o_eval.assets import numeric_name_key
 from echo4o_eval.loading import BenchmarkFileError, read_csv_rows
-from echo4o_eval.types import Sample
+from echo4o_eval.records.types import Sample
 
 COLUMNS = (
     "item_id",

@@ -12,7 +12,7 @@ official script would, and a note says how many), plus every field of
 ``counting_threshold``, ``max_objects``, ``max_overlap``, ``position_threshold``, ``float32``).
 
 Example:
-    >>> from echo4o_eval.types import Sample, Generation, Judgement, Detection, Status
+    >>> from echo4o_eval.records.types import Sample, Generation, Judgement, Detection, Status
     >>> ev = GenEvalEvaluator({})
     >>> sample = Sample("00000", 0, "a photo of a bench", "single_object",
     ...                 {"tag": "single_object", "include": [{"class": "bench", "count": 1}],
@@ -36,7 +36,7 @@ from echo4o_eval.benchmarks.geneval.summary import summarize_geneval
 from echo4o_eval.scoring.aggregation import failure_note, make_result
 from echo4o_eval.scoring.geneval_rules import GENEVAL_COLORS, GenEvalRuleOptions, evaluate_geneval
 from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult,
     Generation,
     JudgeRequest,

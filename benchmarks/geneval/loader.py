@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from echo4o_eval.loading import BenchmarkFileError, read_jsonl, require
-from echo4o_eval.types import Sample
+from echo4o_eval.records.types import Sample
 
 VARIANT_ASSETS = {None: "prompts", "default": "prompts", "long": "prompts_long"}
 

@@ -8,7 +8,7 @@ Options: ``mode`` ("default": unscored images are left out and reported as cover
 ``count_mode`` ("exact" | "at_least"), ``region_margin``, and GenEval's filtering options.
 
 Example:
-    >>> from echo4o_eval.types import Sample, Generation, Judgement, Detection, Status
+    >>> from echo4o_eval.records.types import Sample, Generation, Judgement, Detection, Status
     >>> ev = GenEvalPlusPlusDetectorEvaluator({})
     >>> row = {"tag": "counting", "include": [{"class": "cup", "count": 1}], "prompt": "a cup"}
     >>> sample = Sample("1", 0, "a cup", "counting", row)
@@ -35,7 +35,7 @@ from echo4o_eval.benchmarks.geneval_pp.rules import GenEvalPPOptions, evaluate_g
 from echo4o_eval.scoring.aggregation import failure_note, make_result
 from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions
 from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult,
     Generation,
     JudgeRequest,

@@ -19,7 +19,7 @@ checks the same structured metadata with detections instead (see
 Every failed clause adds one human-readable reason.
 
 Example:
-    >>> from echo4o_eval.types import Detection
+    >>> from echo4o_eval.records.types import Detection
     >>> meta = {"tag": "color_spatial_attr", "include": [
     ...     {"class": "cat", "count": 1, "color": "orange", "region": "left"},
     ...     {"class": "cup", "count": 1, "color": "blue", "region": "right"}]}
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions, filter_detections
-from echo4o_eval.types import Detection, Status
+from echo4o_eval.records.types import Detection, Status
 
 REGIONS = ("left", "right", "above", "below")
 SIZES = ("larger", "smaller")
@@ -188,7 +188,7 @@ def evaluate_geneval_pp(
 ) -> GenEvalPPOutcome:
     """Check one image's raw detections against a GenEval++ row; see the module docstring.
 
-    >>> from echo4o_eval.types import Detection
+    >>> from echo4o_eval.records.types import Detection
     >>> meta = {"tag": "counting", "include": [{"class": "cup", "count": 2}]}
     >>> dets = [Detection("cup", (0, 0, 9, 9), 0.95), Detection("cup", (20, 0, 29, 9), 0.95),
     ...         Detection("cup", (40, 0, 49, 9), 0.91)]

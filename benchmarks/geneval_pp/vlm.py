@@ -18,7 +18,7 @@ coverage; parity mode counts every failure (missing image, judge or parse error)
 as the official script does, and says how many.
 
 Example:
-    >>> from echo4o_eval.types import Sample, Generation, Status
+    >>> from echo4o_eval.records.types import Sample, Generation, Status
     >>> ev = GenEvalPlusPlusVLMEvaluator({})
     >>> s = Sample(id="1", index=0, prompt="a photo of 2 dogs", tag="counting",
     ...            metadata={"include": [{"class": "dog", "count": 2}], "prompt": "a photo of 2 dogs"})
@@ -37,7 +37,7 @@ from echo4o_eval.scoring.judged import (
     JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
     options_dict,
 )
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
 )
 

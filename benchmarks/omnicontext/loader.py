@@ -21,7 +21,7 @@ from pathlib import Path
 
 from echo4o_eval.loading import BenchmarkFileError
 from echo4o_eval.optional import require_module
-from echo4o_eval.types import Sample
+from echo4o_eval.records.types import Sample
 
 FIELDS = ("key", "task_type", "instruction", "instruction_language", "input_images")
 HUB_ID = "OmniGen2/OmniContext"

@@ -36,7 +36,7 @@ from echo4o_eval.scoring.judged import (
     JudgedOptions, builtin_spec, evaluator_options, generation_failure, judgement_failure,
     options_dict,
 )
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
 )
 

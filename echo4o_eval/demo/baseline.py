@@ -9,7 +9,7 @@ end to end, so any difference is a change in generation, judging or scoring, and
 lists the first ones.
 
 Example:
-    >>> from echo4o_eval.types import SampleScore, Status
+    >>> from echo4o_eval.records.types import SampleScore, Status
     >>> old = [SampleScore("1", 0, "counting", Status.OK, {"correct": True}, "ok")]
     >>> new = [SampleScore("1", 0, "counting", Status.OK, {"correct": False}, "ok")]
     >>> score_differences(old, new)

@@ -19,7 +19,7 @@ Example:
     >>> _ = (d / "det.jsonl").write_text(json.dumps({"image": "a.png", "detections":
     ...     {"cat": [{"box": [0, 0, 4, 4], "score": 0.9}]}}) + "\\n")
     >>> judge = DetectionsFileJudge(d / "det.jsonl")
-    >>> from echo4o_eval.types import JudgeRequest
+    >>> from echo4o_eval.records.types import JudgeRequest
     >>> judge.judge([JudgeRequest("main", (str(d / "a.png"),))])[0].detections[0].class_name
     'cat'
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.loading import BenchmarkFileError
-from echo4o_eval.types import Detection, JudgeRequest, Judgement, Status
+from echo4o_eval.records.types import Detection, JudgeRequest, Judgement, Status
 
 
 def _parse_detections(raw: Any, where: str) -> tuple[Detection, ...]:

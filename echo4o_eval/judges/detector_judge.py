@@ -4,7 +4,7 @@ A backend turns a batch of RGB PIL images into :class:`RawInstance` lists (class
 GenEval's, boxes in pixels, optional masks). :class:`DetectorJudge` streams requests in chunks
 of ``batch_size``, asks the backend, colours the instances of each request's ``color_classes``
 with one batched CLIP pass per chunk, and returns Judgements with
-:class:`~echo4o_eval.types.Detection` records. Unreadable images and backend crashes become
+:class:`~echo4o_eval.records.types.Detection` records. Unreadable images and backend crashes become
 Judgement statuses naming the file.
 
 Host work overlaps device work: a pool of ``workers`` threads decodes the images of the next
@@ -22,7 +22,7 @@ Example with a fake backend (no colour classifier)::
     ...     def detect(self, images, classes, mask_classes):
     ...         return [[RawInstance("cat", (0, 0, 4, 4), 0.9, None, 16.0)] for _ in images]
     >>> judge = DetectorJudge("fake-judge", Fake(), None)
-    >>> from echo4o_eval.types import JudgeRequest
+    >>> from echo4o_eval.records.types import JudgeRequest
     >>> [j.status.value for j in judge.judge([JudgeRequest("main", ("/no/file.png",))])]
     ['missing_image']
 """
@@ -37,7 +37,7 @@ from typing import Any, Protocol, Sequence
 
 from echo4o_eval.judges.images import ImageLoadError, load_rgb
 from echo4o_eval.judges.labels import GENEVAL_INDEX
-from echo4o_eval.types import Detection, JudgeRequest, Judgement, Status
+from echo4o_eval.records.types import Detection, JudgeRequest, Judgement, Status
 
 PREFETCH_CHUNKS = 2  # chunks decoded ahead of the one on the device
 

@@ -36,7 +36,7 @@ from typing import Iterator, Sequence
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from echo4o_eval.types import Status
+from echo4o_eval.records.types import Status
 
 
 class ImageLoadError(Exception):

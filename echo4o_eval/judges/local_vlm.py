@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from echo4o_eval.judges.vlm_messages import load_image, prompt_hash
 from echo4o_eval.optional import require_module
-from echo4o_eval.types import JudgeRequest, Judgement, Status
+from echo4o_eval.records.types import JudgeRequest, Judgement, Status
 
 _OPTIONS = {"device": str, "dtype": str, "max_new_tokens": int, "parse_retries": int,
             "image_max_side": int, "seed": int}

@@ -50,7 +50,7 @@ from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig,
 from echo4o_eval.judges.vlm_messages import (
     build_messages, combine_votes, data_url, encode_image, prompt_hash,
 )
-from echo4o_eval.types import JudgeRequest, Judgement, Status
+from echo4o_eval.records.types import JudgeRequest, Judgement, Status
 
 _OPTION_TYPES: dict[str, Any] = {
     "base_url": str, "api_key_env": str, "temperature": float, "max_tokens": int, "seed": int,

@@ -6,7 +6,7 @@ image, the generated one), optionally downscaled to ``max_side`` and encoded as 
 default quality, as the official scripts) or PNG.
 
 Example:
-    >>> from echo4o_eval.types import JudgeRequest
+    >>> from echo4o_eval.records.types import JudgeRequest
     >>> messages = build_messages(JudgeRequest(key="main", images=(), text="Rate it", system="Be strict"))
     >>> [m["role"] for m in messages], messages[1]["content"][0]["text"]
     (['system', 'user'], 'Rate it')
@@ -24,7 +24,7 @@ import statistics
 from collections import Counter
 from typing import Any, Sequence
 
-from echo4o_eval.types import JudgeRequest
+from echo4o_eval.records.types import JudgeRequest
 
 
 def load_image(path: str, crop=None, max_side: int | None = None):

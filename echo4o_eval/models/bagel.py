@@ -58,7 +58,7 @@ from typing import Any, Mapping, Sequence
 from echo4o_eval.models.bagel_checkout import BagelCheckout, BagelSetupError, find_checkout
 from echo4o_eval.models.flash_attn_shim import provide_flash_attn
 from echo4o_eval.models.generation_params import normalize_params, task_of
-from echo4o_eval.types import Generation, GenerationRequest, Status
+from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "text_to_image": {

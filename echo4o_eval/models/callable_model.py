@@ -12,7 +12,7 @@ A callable cannot tell which weights it runs, so ``evaluate`` needs ``model_id=`
 Example:
     >>> import tempfile
     >>> from PIL import Image
-    >>> from echo4o_eval.types import GenerationRequest
+    >>> from echo4o_eval.records.types import GenerationRequest
     >>> model = CallableModel(lambda prompts: [Image.new("RGB", (8, 8)) for _ in prompts])
     >>> request = GenerationRequest("1", 0, "t", "a cat", 0, 7, tempfile.mkdtemp() + "/0.png")
     >>> model.generate([request])[0].status.value
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from echo4o_eval.types import Generation, GenerationRequest, Status
+from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
 
 def _takes_seeds(function: Callable) -> bool:

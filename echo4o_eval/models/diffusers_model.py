@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 from echo4o_eval.config import typed_options
 from echo4o_eval.models.generation_params import merge_params, normalize_params
 from echo4o_eval.optional import require_module
-from echo4o_eval.types import Generation, GenerationRequest, Status
+from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
 LOADING_OPTIONS = ("device", "dtype", "batch_size", "pipeline_class", "variant", "generator_device",
                    "max_reference_images", "cpu_offload")

@@ -17,7 +17,7 @@ differ from the benchmark's sample marks the image ``bad_image`` (wrong prompt o
 
 Example:
     >>> import tempfile
-    >>> from echo4o_eval.types import GenerationRequest
+    >>> from echo4o_eval.records.types import GenerationRequest
     >>> model = FolderModel(tempfile.mkdtemp())
     >>> req = GenerationRequest("7", 6, "t", "a cat", 0, 1, "/unused.png")
     >>> model.generate([req])[0].status.value
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.store import safe_name
-from echo4o_eval.types import Generation, GenerationRequest, Status
+from echo4o_eval.rundir.store import safe_name
+from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
 LAYOUTS = ("ours", "geneval", "omnicontext", "flat")
 FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, cache_path_from
-from echo4o_eval.types import Generation, GenerationRequest, Status
+from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
 REQUEST_PARAMS = ("size", "quality", "background", "output_format", "output_compression",
                   "moderation", "input_fidelity", "style", "response_format")

@@ -285,7 +285,7 @@ def baseline_name(view) -> str:
     ...     "model": {"spec": "folder:/x/y"}, "judge": {"spec": "mask2former-clip"}}, [], []))
     'geneval-long__folder__x_y-00bde7fa__mask2former-clip.json'
     """
-    from echo4o_eval.store import safe_name
+    from echo4o_eval.rundir.store import safe_name
 
     bench = view.benchmark_id + (f"-{view.variant}" if view.variant else "")
     return f"{safe_name(bench)}__{safe_name(view.model_label)}__{safe_name(view.judge or 'no-judge')}.json"

@@ -12,7 +12,7 @@ Every cell is a plain string, number, boolean or None; the page renders them wit
 ``textContent``, never as HTML.
 
 Example:
-    >>> from echo4o_eval.types import Judgement, Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Judgement, Sample, SampleScore, Status
     >>> s = Sample("1", 0, "a cat", "t", {"questions": [{"proposition_id": 1, "question": "Is there a cat?",
     ...                                                  "dependency": [0]}]})
     >>> j = [Judgement("q1@crop0", "vlm", Status.OK, replies=("Yes.",), parsed=("yes",))]
@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.types import Judgement, Sample
+from echo4o_eval.records.types import Judgement, Sample
 
 MAX_CELL = 1500  # characters per table cell
 MAX_ROWS = 200  # rows per table

@@ -2,7 +2,7 @@
 
 Example:
     >>> from echo4o_eval.report.leaderboard import Entry, build_leaderboard
-    >>> from echo4o_eval.types import BenchmarkResult, MetricValue
+    >>> from echo4o_eval.records.types import BenchmarkResult, MetricValue
     >>> r = BenchmarkResult("geneval", "1.0", {"overall": MetricValue(0.5, 10, 10, 0.4, 0.6)}, {}, 5, 10, 10)
     >>> board = build_leaderboard([Entry("run_1", "m&m", "j", "2026-11-28", r)])
     >>> print(to_markdown(board).splitlines()[2])

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from echo4o_eval.report.runs import RunView
-from echo4o_eval.store import RunStore
-from echo4o_eval.types import Status
+from echo4o_eval.rundir.store import RunStore
+from echo4o_eval.records.types import Status
 
 MAX_TEXT = 4000  # characters of a judge reply / metadata kept per item
 MAX_JUDGE_REPLIES = 12  # raw judge replies kept per image (the tables hold every parsed answer)

@@ -31,7 +31,7 @@ from echo4o_eval.report.gallery import (
 from echo4o_eval.report.leaderboard import Entry, build_leaderboard, format_value, full_scale
 from echo4o_eval.report.runs import RunView, load_view
 from echo4o_eval.report.thumbs import FULL_IMAGE_MODES, Thumbnails, full_image
-from echo4o_eval.types import Status
+from echo4o_eval.records.types import Status
 
 MAX_FAILURES = 300
 MAX_DIFF = 600
@@ -268,7 +268,7 @@ def build_report(
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     from echo4o_eval.report.exports import write_exports
-    from echo4o_eval.types import to_json
+    from echo4o_eval.records.types import to_json
 
     summaries = [{"name": v.name, "model": v.model, "judge": v.judge, "created": v.created, "step": v.step,
                   "benchmark": v.benchmark_key, "variant": v.variant, "result": None if r is None else to_json(r)}

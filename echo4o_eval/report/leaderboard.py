@@ -9,7 +9,7 @@ interval lies entirely above (or below, for lower-is-better) its own, so overlap
 share a rank. Display names, units and directions come from the benchmark spec.
 
 Example:
-    >>> from echo4o_eval.types import BenchmarkResult, MetricValue
+    >>> from echo4o_eval.records.types import BenchmarkResult, MetricValue
     >>> r = BenchmarkResult("geneval", "1.0", {"overall": MetricValue(0.5, 8, 10, 0.4, 0.6)},
     ...                     {"colors": {"accuracy": MetricValue(0.25, 4, 4)}}, 5, 10, 8)
     >>> board = build_leaderboard([Entry("run1", "m", "j", "2026-11-28", r)])
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.types import BenchmarkResult, MetricValue
+from echo4o_eval.records.types import BenchmarkResult, MetricValue
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 from echo4o_eval.report.leaderboard import Entry
-from echo4o_eval.types import BenchmarkResult, MetricValue
+from echo4o_eval.records.types import BenchmarkResult, MetricValue
 
 # first words of a table row label -> (benchmark id, metric); OmniContext rows are subsets or a
 # rescaled overall, so they are not mapped

@@ -1,11 +1,11 @@
 """One view of a finished run for reports and comparisons: from a run directory or a baseline JSON.
 
-A run directory is read with :func:`echo4o_eval.store.load_run`; a baseline JSON (written by
+A run directory is read with :func:`echo4o_eval.rundir.store.load_run`; a baseline JSON (written by
 ``echo4o-eval report --baseline``) holds the same facts without images: manifest, samples,
 per-image scores and the result. Both become a :class:`RunView`.
 
 Example:
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> view = RunView(name="r", manifest={"benchmark": "geneval@1.0", "model": {"spec": "m"}},
     ...                samples=[Sample("1", 0, "p", "t")],
     ...                scores=[SampleScore("1", 0, "t", Status.OK, {"correct": True})])
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult,
     Generation,
     Judgement,
@@ -214,7 +214,7 @@ def run_step(manifest: Mapping[str, Any]) -> int | None:
 
 def load_view(path: str | Path) -> RunView:
     """A RunView from a run directory or a baseline ``.json`` file (errors name the path)."""
-    from echo4o_eval.store import StoreError, load_run
+    from echo4o_eval.rundir.store import StoreError, load_run
 
     path = Path(path)
     if path.is_file():

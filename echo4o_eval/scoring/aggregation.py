@@ -6,7 +6,7 @@ benchmark's version, written once here instead of by hand in each evaluator.
 sample (a ``score_error`` naming the exception), never the run.
 
 Example:
-    >>> from echo4o_eval.types import SampleScore, Status
+    >>> from echo4o_eval.records.types import SampleScore, Status
     >>> scores = [SampleScore("1", 0, "a", Status.OK, {"score": 1.0}),
     ...           SampleScore("2", 0, "a", Status.OK, {"score": 0.0}),
     ...           SampleScore("3", 0, "b", Status.JUDGE_ERROR)]
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
 
 
 def status_counts(scores: Sequence[SampleScore]) -> dict[str, int]:
@@ -92,7 +92,7 @@ def failure_note(scores: Sequence[SampleScore], parity: bool, *, parity_treatmen
                  default_treatment: str = "left out of the means (see status counts)") -> str | None:
     """One note on the images that could not be scored: how many and what became of them.
 
-    >>> from echo4o_eval.types import SampleScore, Status
+    >>> from echo4o_eval.records.types import SampleScore, Status
     >>> failure_note([SampleScore("1", 0, "t", Status.PARSE_ERROR)], True,
     ...              parity_treatment="counted as wrong, as the official script does")
     'parity: 1 image(s) that could not be scored counted as wrong, as the official script does'
@@ -123,7 +123,7 @@ def safe_score(evaluator: Any, sample: Sample, generation: Any, judgements: Sequ
     """``evaluator.score(sample, generation, judgements)``; an exception becomes this sample's
     ``score_error`` naming the exception (and a score that is not a SampleScore is one too).
 
-    >>> from echo4o_eval.types import Generation, Sample, Status
+    >>> from echo4o_eval.records.types import Generation, Sample, Status
     >>> class Broken:
     ...     def score(self, sample, generation, judgements):
     ...         raise ValueError("math domain error")

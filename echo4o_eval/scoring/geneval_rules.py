@@ -1,4 +1,4 @@
-"""GenEval's scoring rules as pure functions over :class:`~echo4o_eval.types.Detection` records.
+"""GenEval's scoring rules as pure functions over :class:`~echo4o_eval.records.types.Detection` records.
 
 This reproduces the behaviour of GenEval's official ``evaluation/evaluate_images.py``
 (djghosh13/geneval @ af4902f) from its documented semantics, checked case by case against
@@ -17,7 +17,7 @@ range, an exclude clause with ``count: 0`` for an absent class) we return an out
 ``SCORE_ERROR`` and a message naming the problem instead.
 
 Example:
-    >>> from echo4o_eval.types import Detection
+    >>> from echo4o_eval.records.types import Detection
     >>> dets = [Detection("dog", (0, 0, 50, 50), 0.95, color="brown"),
     ...         Detection("cat", (300, 0, 350, 50), 0.8, color="white")]
     >>> meta = {"tag": "position", "prompt": "a photo of a dog left of a cat",
@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from echo4o_eval.types import Detection, Status
+from echo4o_eval.records.types import Detection, Status
 
 #: GenEval's colour palette, in the order the official reason strings list colours.
 GENEVAL_COLORS: tuple[str, ...] = (
@@ -323,7 +323,7 @@ def evaluate_geneval(
     ``metadata`` is the official row (tag / include / exclude / prompt). ``color`` of a
     detection is the colour the classifier predicted for it (needed for colour clauses).
 
-    >>> from echo4o_eval.types import Detection
+    >>> from echo4o_eval.records.types import Detection
     >>> dets = [Detection("dog", (0, 0, 9, 9), 0.95), Detection("dog", (20, 0, 29, 9), 0.92)]
     >>> meta = {"tag": "counting", "include": [{"class": "dog", "count": 1}],
     ...         "exclude": [{"class": "dog", "count": 2}]}

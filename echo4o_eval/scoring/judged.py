@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
-from echo4o_eval.types import Generation, Judgement, Sample, SampleScore, Status
+from echo4o_eval.records.types import Generation, Judgement, Sample, SampleScore, Status
 
 MODES = ("default", "parity")
 PACKS = ("echo4o", "official")

@@ -23,7 +23,7 @@ The human verdict of an image is the majority of its annotators' verdicts. Quali
 answers (``task-quality``, ``task-real-K``) are not part of correctness and are ignored.
 
 Example:
-    >>> from echo4o_eval.types import SampleScore, Status
+    >>> from echo4o_eval.records.types import SampleScore, Status
     >>> a = [SampleScore("1", 0, "t", Status.OK, {"correct": True}),
     ...      SampleScore("2", 0, "t", Status.OK, {"correct": False})]
     >>> agreement_between(a, a).kappa
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from echo4o_eval.statistics.basic import cohen_kappa, confusion_matrix
-from echo4o_eval.types import Sample, SampleScore, Status
+from echo4o_eval.records.types import Sample, SampleScore, Status
 
 LABELS = [True, False]
 

@@ -29,7 +29,7 @@ Wilson interval over ``MetricValue.n`` is used instead. Metrics whose value is N
 The run's ``notes`` record the method and the number of resamples.
 
 Example:
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> from echo4o_eval.statistics.bootstrap import confidence_intervals
     >>> samples = [Sample(id=str(i), index=i, prompt="p", tag="t") for i in range(20)]
     >>> scores = [SampleScore(str(i), j, "t", Status.OK, {"correct": (i + j) % 3 == 0})
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore, Status
 
 
 class _Plan:
@@ -259,7 +259,7 @@ def paired_aggregate_bootstrap(
     of replicate deltas at least as far from the observed delta as 0 is (null-shifted), +1
     corrected.
 
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> samples = [Sample(id=str(i), index=i, prompt="p", tag="t") for i in range(30)]
     >>> a = [SampleScore(str(i), 0, "t", Status.OK, {"correct": i % 2 == 0}) for i in range(30)]
     >>> b = [SampleScore(str(i), 0, "t", Status.OK, {"correct": True}) for i in range(30)]

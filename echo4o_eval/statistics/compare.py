@@ -22,7 +22,7 @@ Exit codes of ``echo4o-eval compare``: 0 no regression; 1 regression; 2 unusable
 Example:
     >>> from echo4o_eval.report.runs import RunView
     >>> from echo4o_eval.statistics.bootstrap import _demo_aggregate
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> samples = [Sample(str(i), i, "p", "t") for i in range(40)]
     >>> def run(name, p):
     ...     return RunView(name, {"benchmark": "demo@1"}, samples,
@@ -150,7 +150,7 @@ def _coverage(counts: tuple[int, int]) -> float | None:
 
 
 def _image_counts(scores) -> tuple[int, int]:
-    from echo4o_eval.types import Status
+    from echo4o_eval.records.types import Status
 
     return sum(1 for s in scores if s.status is Status.OK), len(scores)
 

@@ -20,7 +20,7 @@ over its ``n``. Metrics whose value is None keep no interval. ``docs/statistics.
 reasoning and the coverage measured by ``bench/stats_calibration.py``.
 
 Example:
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> from echo4o_eval.statistics.bootstrap import _demo_aggregate
     >>> samples = [Sample(id=str(i), index=i, prompt="p", tag="t") for i in range(40)]
     >>> scores = [SampleScore(str(i), j, "t", Status.OK, {"correct": (i + j) % 3 == 0})
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore
 
 DEFAULT_GROUPS = 50
 
@@ -233,7 +233,7 @@ def paired_changes(
     Only images scored in both runs are used. The same prompt groups are deleted from both
     runs in each replicate, so prompt difficulty cancels and each prompt's images enter once.
 
-    >>> from echo4o_eval.types import Sample, SampleScore, Status
+    >>> from echo4o_eval.records.types import Sample, SampleScore, Status
     >>> from echo4o_eval.statistics.bootstrap import _demo_aggregate
     >>> samples = [Sample(id=str(i), index=i, prompt="p", tag="t") for i in range(30)]
     >>> a = [SampleScore(str(i), 0, "t", Status.OK, {"correct": i % 2 == 0}) for i in range(30)]

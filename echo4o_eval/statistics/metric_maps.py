@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping, Sequence
 
-from echo4o_eval.types import BenchmarkResult, MetricValue, Sample, SampleScore
+from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore
 
 Aggregate = Callable[[Sequence[Sample], Sequence[SampleScore]], BenchmarkResult]
 OVERALL = ""  # tag of overall metrics in flattened metric maps: (OVERALL, name)
@@ -20,7 +20,7 @@ OVERALL = ""  # tag of overall metrics in flattened metric maps: (OVERALL, name)
 def flatten(result: BenchmarkResult) -> dict[tuple[str, str], MetricValue]:
     """Metrics as {(tag or "", metric name): MetricValue}; overall metrics use tag "".
 
-    >>> from echo4o_eval.types import BenchmarkResult, MetricValue
+    >>> from echo4o_eval.records.types import BenchmarkResult, MetricValue
     >>> result = BenchmarkResult("b", "1", {"acc": MetricValue(0.5, 4, 4)},
     ...                          {"t": {"acc": MetricValue(1.0, 2, 2)}}, 4, 4, 4)
     >>> sorted(flatten(result))
@@ -46,7 +46,7 @@ def with_intervals(result: BenchmarkResult, filled: Mapping[tuple[str, str], Met
                    note: str) -> BenchmarkResult:
     """``result`` with its metrics replaced by ``filled`` (a :func:`flatten` map) and ``note`` added.
 
-    >>> from echo4o_eval.types import BenchmarkResult, MetricValue
+    >>> from echo4o_eval.records.types import BenchmarkResult, MetricValue
     >>> result = BenchmarkResult("b", "1", {"acc": MetricValue(0.5, 4, 4)}, {}, 4, 4, 4)
     >>> new = with_intervals(result, {("", "acc"): MetricValue(0.5, 4, 4, 0.1, 0.9)}, "CIs")
     >>> new.metrics["acc"].ci_high, new.notes

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from echo4o_eval.scoring.aggregation import make_result, mean_metric, tag_means
 from echo4o_eval.spec import Benchmark, BenchmarkSpec, MetricSpec
-from echo4o_eval.types import Generation, JudgeRequest, Judgement, Sample, SampleScore, Status
+from echo4o_eval.records.types import Generation, JudgeRequest, Judgement, Sample, SampleScore, Status
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "grey": (128, 128, 128)}
 

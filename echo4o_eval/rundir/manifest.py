@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from echo4o_eval.store import fingerprint
+from echo4o_eval.rundir.store import fingerprint
 
 # Options that change how fast or where work runs, not what it produces: excluded from the
 # fingerprint so that e.g. raising --judge-option concurrency resumes the same run.
@@ -239,11 +239,11 @@ def _short(value: Any, missing: object) -> str:
 def check_resumable(run_dir: str | Path, manifest: Mapping[str, Any]) -> None:
     """Refuse, before anything is loaded, a run directory made with another configuration.
 
-    Accepted like :meth:`echo4o_eval.store.RunStore.initialise` accepts: the same fingerprint,
+    Accepted like :meth:`echo4o_eval.rundir.store.RunStore.initialise` accepts: the same fingerprint,
     or the same images with a judge added (or dropped, for ``--generate-only``). The error names
     each changed setting with its old and new value.
     """
-    from echo4o_eval.store import RunConfigChanged, RunStore, generation_fingerprint_of
+    from echo4o_eval.rundir.store import RunConfigChanged, RunStore, generation_fingerprint_of
 
     store = RunStore(run_dir)
     if not store.exists():

@@ -3,7 +3,7 @@
 Tests inject fakes that satisfy these protocols; nothing here imports heavy libraries.
 
 Example:
-    >>> from echo4o_eval.types import Generation, Status
+    >>> from echo4o_eval.records.types import Generation, Status
     >>> class Blank:
     ...     id = "blank"
     ...     batch_size = 1
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult,
     Generation,
     GenerationRequest,

@@ -27,7 +27,7 @@ write the result).
 
 Example:
     >>> import tempfile
-    >>> from echo4o_eval.types import Generation, Status
+    >>> from echo4o_eval.records.types import Generation, Status
     >>> store = RunStore(tempfile.mkdtemp())
     >>> store.initialise({"fingerprint": "abc", "model": {"spec": "m"}, "benchmark": "b@1"}, [])
     >>> with store.writer() as writer:
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from echo4o_eval.types import (
+from echo4o_eval.records.types import (
     BenchmarkResult,
     Generation,
     Judgement,
@@ -93,7 +93,7 @@ def check_run_directory(run_dir: str | Path, samples: Sequence[Sample] | None = 
     >>> check_run_directory(folder)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    echo4o_eval.store.NotARunDirectory: ... is not empty and is not an echo4o-eval run directory (no manifest.json; it holds notes.txt); nothing was written to it. Choose another --run-dir, or an empty or new directory
+    echo4o_eval.rundir.store.NotARunDirectory: ... is not empty and is not an echo4o-eval run directory (no manifest.json; it holds notes.txt); nothing was written to it. Choose another --run-dir, or an empty or new directory
     """
     folder = Path(run_dir)
     if not folder.is_dir() or (folder / "manifest.json").exists():
@@ -511,6 +511,6 @@ def load_run(run_dir: str | Path) -> RunData:
     >>> load_run("/nonexistent")
     Traceback (most recent call last):
     ...
-    echo4o_eval.store.StoreError: /nonexistent: not a run directory (no manifest.json)
+    echo4o_eval.rundir.store.StoreError: /nonexistent: not a run directory (no manifest.json)
     """
     return RunStore(run_dir).load()
