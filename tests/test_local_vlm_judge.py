@@ -39,3 +39,17 @@ def test_local_vlm_judges_through_the_protocol(tiny_vlm, tmp_path):
     assert missing.status is Status.BAD_IMAGE
     assert judge.describe()["path"] == str(tiny_vlm)
     judge.close()
+
+
+def test_local_vlm_options_are_typed_and_typos_are_refused():
+    make = JUDGES.get("local-vlm")
+    with pytest.raises(ValueError, match="unknown local-vlm judge option 'max_new_token'; did you mean 'max_new_tokens'"):
+        make("/models/x", {"max_new_token": 64})
+    with pytest.raises(ValueError, match="max_new_tokens: expected an integer, got 'many'"):
+        make("/models/x", {"max_new_tokens": "many"})
+    with pytest.raises(ValueError, match="dtype must be auto, bf16, fp16 or fp32, not 'fp8'"):
+        make("/models/x", {"dtype": "fp8"})
+    judge = make("/models/x", {"device": 0, "max_new_tokens": "64", "seed": None})  # CLI spellings
+    assert judge.options["device"] == "0" and judge.user_options == {"device": "0", "max_new_tokens": 64}
+    assert judge.options["seed"] == 0 and "image_max_side" not in judge.options
+    assert make("/models/x", {}).user_options == {}

@@ -106,9 +106,35 @@ def test_describe_names_the_key_variable_not_the_key(fake_openai, tmp_path, monk
     assert KEY_ENV in text and "sk-very-secret-value" not in text
 
 
-def test_unknown_option_is_rejected():
-    with pytest.raises(ValueError, match="unknown openai judge option"):
+def test_unknown_option_is_rejected_with_a_did_you_mean():
+    with pytest.raises(ValueError, match="unknown openai judge option 'temprature'; did you mean 'temperature'"):
         JUDGES.get("openai")("m", {"temprature": 0})
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"votes": "three"}, "openai judge option: votes: expected an integer, got 'three'"),
+    ({"votes": 2.5}, "votes: expected an integer"),
+    ({"vote_rule": "mode"}, "vote_rule: expected one of 'majority', 'mean', 'median'"),
+    ({"structured_output": "maybe"}, "structured_output: expected true or false"),
+    ({"temperature": [0]}, "temperature: expected a number"),
+])
+def test_option_of_the_wrong_type_is_an_error(options, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        JUDGES.get("openai")("m", {"cache": "off", **options})
+
+
+def test_options_keep_the_spellings_the_cli_passes():
+    """The CLI reads VALUE as JSON: 0/1, yes/no, on/off, numbers for text options, null."""
+    judge = JUDGES.get("openai")("m", {"cache": False, "structured_output": "no", "adaptive": 0,
+                                       "votes": "3", "rpm": 60, "seed": None, "api_key_env": "KEY_1"})
+    assert judge.engine.config.cache_path is None and judge.options["cache"] == "false"
+    assert judge.options["structured_output"] is False and judge.options["adaptive"] is False
+    assert judge.options["votes"] == 3 and judge.options["rpm"] == 60.0 and "seed" not in judge.options
+    assert judge.user_options == {"cache": "false", "structured_output": False, "adaptive": False,
+                                  "votes": 3, "rpm": 60.0, "api_key_env": "KEY_1"}
+    for off in ("off", 0, "no", "false"):
+        assert JUDGES.get("openai")("m", {"cache": off}).engine.config.cache_path is None
+    assert JUDGES.get("openai")("m", {"cache_dir": "none"}).engine.config.cache_path is None
 
 
 def test_max_tokens_field_and_vote_ties(fake_openai, tmp_path, image):

@@ -2,7 +2,8 @@
 image-text-to-text models with a chat template), behind the same Judge protocol as the API
 judge, for users without an API.
 
-Spec ``local-vlm:PATH_OR_HUB_ID``; options: device ("auto": cuda when available), dtype
+Spec ``local-vlm:PATH_OR_HUB_ID``; options are the fields of :class:`LocalVLMOptions` (an
+unknown name or a value of the wrong type is an error): device ("auto": cuda when available), dtype
 ("auto", "bf16", "fp16", "fp32"), max_new_tokens (default 512; a request's ``max_tokens``
 param wins unless the user set this), parse_retries (re-asks after an unusable reply: the first
 answer is greedy, re-asks sample at temperature 0.7 with a fixed seed so runs repeat),
@@ -13,20 +14,41 @@ Example:
     >>> judge = LocalVLMJudge("/models/tiny-vlm", {"dtype": "fp32", "max_new_tokens": "64"})
     >>> judge.id, judge.kind, judge.describe()["max_new_tokens"]
     ('local-vlm:/models/tiny-vlm', 'vlm', 64)
+    >>> LocalVLMJudge("/models/tiny-vlm", {"max_new_token": 64})
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.config.ConfigError: local-vlm judge option: unknown local-vlm judge option 'max_new_token'; did you mean 'max_new_tokens'? (known: device, dtype, max_new_tokens, parse_retries, image_max_side, seed)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
+from echo4o_eval.adapter_options import adapter_options, given_options
 from echo4o_eval.judges.vlm_messages import load_image, prompt_hash
 from echo4o_eval.optional import require_module
 from echo4o_eval.records.types import JudgeRequest, Judgement, Status
 
-_OPTIONS = {"device": str, "dtype": str, "max_new_tokens": int, "parse_retries": int,
-            "image_max_side": int, "seed": int}
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
            "fp32": "float32", "float32": "float32"}
+
+
+@dataclass(frozen=True)
+class LocalVLMOptions:
+    """Settings of the ``local-vlm:PATH`` judge (``--judge-option KEY=VALUE``; CLI text is read
+    for each field's type). An unknown name is an error with a did-you-mean."""
+
+    device: str = "auto"  # "auto": cuda when available, else cpu
+    dtype: str = "auto"  # auto, bf16, fp16 or fp32 (also bfloat16, float16, float32)
+    max_new_tokens: int = 512  # set explicitly, it beats a request's max_tokens
+    parse_retries: int = 2  # re-asks (sampled, seeded) after a reply the parser cannot read
+    image_max_side: int | None = None  # downscale images whose longer side exceeds this
+    seed: int = 0  # re-ask number k samples with seed + k
+
+    def __post_init__(self) -> None:
+        if self.dtype != "auto" and self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be auto, bf16, fp16 or fp32, not {self.dtype!r}")
 
 
 class LocalVLMJudge:
@@ -37,14 +59,10 @@ class LocalVLMJudge:
     def __init__(self, path: str, options: Mapping[str, Any] | None = None) -> None:
         if not path:
             raise ValueError("the local VLM judge needs a model path or hub id: --judge local-vlm:PATH")
-        unknown = sorted(set(options or {}) - set(_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown local-vlm option(s) {unknown}; known: {sorted(_OPTIONS)}")
-        self.user_options = {k: _OPTIONS[k](v) for k, v in (options or {}).items() if v is not None}
-        self.options = {"device": "auto", "dtype": "auto", "max_new_tokens": 512, "parse_retries": 2,
-                        "seed": 0, **self.user_options}
-        if self.options["dtype"] != "auto" and self.options["dtype"] not in _DTYPES:
-            raise ValueError(f"dtype must be auto, bf16, fp16 or fp32, not {self.options['dtype']!r}")
+        settings = adapter_options(LocalVLMOptions, options, "local-vlm judge option")
+        self.user_options = given_options(settings, options)
+        self.options = {f.name: getattr(settings, f.name) for f in fields(settings)
+                        if f.default is not None or f.name in self.user_options}
         self.path = path
         self.id = f"local-vlm:{path}"
         self._model = None
