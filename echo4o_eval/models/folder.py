@@ -8,9 +8,13 @@ Layouts, tried in this order for each (sample, image index) unless ``layout`` is
 ``flat``        ``DIR/<sample id>.(png|jpg|jpeg|webp)`` (Echo-4o scripts: 1-based line or id;
                 DPG-Bench: ``<item_id>.png``, possibly a 2x2 grid); only image index 0
 
-A missing file becomes ``missing_image``; a file that cannot be decoded, or that declares more
-than ``max_image_pixels`` pixels (option; default Pillow's limit, about 179 million: a
-decompression bomb), ``bad_image``; neither stops the run. Every path stays inside the folder:
+A missing file becomes ``missing_image``; a file that is not an image, declares zero size, or
+declares more than ``max_image_pixels`` pixels (option; default Pillow's limit, about 179
+million: a decompression bomb), ``bad_image``; neither stops the run. Finding an image reads
+only its header (``check="header"``, the default: well under a millisecond per image), so a
+file whose pixel data is truncated or corrupt is found here and becomes ``bad_image`` naming
+the file when the judge decodes it; ``check="decode"`` decodes every image while finding it
+(about 10 ms per 512 px image before judging starts) to mark such files ``bad_image`` here. Every path stays inside the folder:
 a sample id or tag that would lead elsewhere (``../x``, an absolute path) is not looked up in
 that layout, and a sample found by no layout is ``missing_image`` saying why. In the GenEval layout, a ``metadata.jsonl`` whose tag/include
 differ from the benchmark's sample marks the image ``bad_image`` (wrong prompt order).
@@ -30,7 +34,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from echo4o_eval.rundir.store import safe_name
 from echo4o_eval.records.types import Generation, GenerationRequest, Status
@@ -39,8 +43,14 @@ LAYOUTS = ("ours", "geneval", "omnicontext", "flat")
 FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def check_image(path: Path, max_pixels: int | None = None) -> str | None:
-    """None if the image decodes fully, else the reason (naming the file).
+CHECKS = ("header", "decode")
+
+
+def check_image(path: Path, max_pixels: int | None = None, decode: bool = True) -> str | None:
+    """None if the image is usable, else the reason (naming the file).
+
+    ``decode=False`` reads the header only (format, size, the pixel limit); ``decode=True``
+    also decodes the pixel data, so a truncated file is caught too.
 
     >>> check_image(Path("/nonexistent.png")).startswith("cannot open")
     True
@@ -51,7 +61,8 @@ def check_image(path: Path, max_pixels: int | None = None) -> str | None:
 
     try:
         with open_limited(path, max_pixels) as image:
-            image.load()
+            if decode:
+                image.load()
             if image.width == 0 or image.height == 0:
                 return f"{path}: image has zero size"
     except ImageLoadError as exc:  # a decompression bomb
@@ -84,7 +95,8 @@ class FolderModel:
     batch_size = 64
     generates = False  # the runner's `score` command accepts only models that do not generate
 
-    def __init__(self, root: str | Path, layout: str = "auto", max_image_pixels: int | None = None) -> None:
+    def __init__(self, root: str | Path, layout: str = "auto", max_image_pixels: int | None = None,
+                 check: str = "header") -> None:
         self.root = Path(root).expanduser().absolute()  # records stay valid from any directory
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {self.root} does not exist")
@@ -93,6 +105,9 @@ class FolderModel:
         if layout != "auto" and layout not in LAYOUTS:
             raise ValueError(f"unknown folder layout {layout!r}; choose auto or one of {LAYOUTS}")
         self.layout = layout
+        if check not in CHECKS:
+            raise ValueError(f"unknown folder check {check!r}; choose one of {CHECKS}")
+        self.check = check
         self.max_image_pixels = None if max_image_pixels in (None, "") else int(max_image_pixels)
         self.id = f"folder:{self.root}"
 
@@ -151,7 +166,7 @@ class FolderModel:
         for layout, path in self.candidates(request):
             if not path.is_file():
                 continue
-            problem = check_image(path, self.max_image_pixels)
+            problem = check_image(path, self.max_image_pixels, decode=self.check == "decode")
             if problem is None and layout == "geneval":
                 problem = self._geneval_mismatch(path, request)
             status = Status.OK if problem is None else Status.BAD_IMAGE
@@ -181,7 +196,7 @@ class FolderModel:
     def describe(self) -> Mapping[str, Any]:
         """Settings for the run manifest."""
         return {"type": "folder", "root": str(self.root), "layout": self.layout,
-                "max_image_pixels": self.max_image_pixels}
+                "max_image_pixels": self.max_image_pixels, "check": self.check}
 
     def identity(self) -> dict[str, Any]:
         """The folder read from (its images are checked on every run, so the path names them)."""
@@ -198,6 +213,7 @@ class FolderOptions:
 
     layout: str = "auto"  # one of LAYOUTS, or auto (try them in order)
     max_image_pixels: int | None = None  # larger images are bad_image (decompression bombs)
+    check: Literal["header", "decode"] = "header"  # decode: find truncated files before judging
 
 
 def make_folder_model(argument: str, options: Mapping[str, Any]) -> FolderModel:
@@ -206,11 +222,12 @@ def make_folder_model(argument: str, options: Mapping[str, Any]) -> FolderModel:
     >>> make_folder_model("/tmp", {"layot": "flat"})
     Traceback (most recent call last):
     ...
-    echo4o_eval.config.ConfigError: folder model option: unknown folder model option 'layot'; did you mean 'layout'? (known: layout, max_image_pixels)
+    echo4o_eval.config.ConfigError: folder model option: unknown folder model option 'layot'; did you mean 'layout'? (known: layout, max_image_pixels, check)
     """
     from echo4o_eval.config import typed_options
 
     settings = typed_options(FolderOptions, options, what="folder model option")
     if not argument:
         raise ValueError("folder model needs a directory: folder:DIR")
-    return FolderModel(argument, layout=settings.layout, max_image_pixels=settings.max_image_pixels)
+    return FolderModel(argument, layout=settings.layout, max_image_pixels=settings.max_image_pixels,
+                       check=settings.check)
