@@ -1,7 +1,8 @@
 """VLM judge over any OpenAI-compatible chat-completions server (OpenAI, vLLM, SGLang, LM Studio,
 Azure via base_url), built on the shared API engine.
 
-Spec ``openai:MODEL``; options (strings from the CLI are coerced): base_url, api_key_env
+Spec ``openai:MODEL``; options are the fields of :class:`OpenAIJudgeOptions` (CLI text is read
+for each field's type; an unknown name or a value of the wrong type is an error): base_url, api_key_env
 (name of the env var holding the key; default OPENAI_API_KEY), temperature, max_tokens, seed,
 image_detail (low/high/auto; omitted by default like the official scripts), image_format
 (jpeg/png), image_max_side, concurrency (requests in flight at most; lowered while the server
@@ -44,52 +45,66 @@ import functools
 import hashlib
 import os
 import threading
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
+from echo4o_eval.adapter_options import adapter_options, given_options
 from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, cache_path_from
 from echo4o_eval.judges.vlm_messages import (
     build_messages, combine_votes, data_url, encode_image, prompt_hash,
 )
 from echo4o_eval.records.types import JudgeRequest, Judgement, Status
 
-_OPTION_TYPES: dict[str, Any] = {
-    "base_url": str, "api_key_env": str, "temperature": float, "max_tokens": int, "seed": int,
-    "image_detail": str, "image_format": str, "image_max_side": int, "concurrency": int,
-    "rpm": float, "tpm": float, "max_retries": int, "parse_retries": int, "votes": int,
-    "vote_rule": str, "cache": str, "cache_dir": str, "timeout": float, "prices": None,
-    "structured_output": bool, "backoff_base": float, "backoff_cap": float,
-    "max_tokens_field": str, "workers": int, "adaptive": bool, "stored_reply_chars": int,
-}
-_DEFAULTS = {"temperature": 0.0, "max_tokens": 1024, "image_format": "jpeg", "concurrency": 16,
-             "max_retries": 6, "parse_retries": 2, "votes": 1, "vote_rule": "majority",
-             "timeout": 120.0, "api_key_env": "OPENAI_API_KEY", "structured_output": True,
-             "backoff_base": 1.0, "backoff_cap": 60.0, "max_tokens_field": "max_tokens",
-             "workers": 0, "adaptive": True, "cache": "on", "stored_reply_chars": 20000}
+@dataclass(frozen=True)
+class OpenAIJudgeOptions:
+    """Settings of the ``openai:MODEL`` judge (``--judge-option KEY=VALUE``; CLI text is read
+    for each field's type). An unknown name is an error with a did-you-mean."""
+
+    base_url: str | None = None  # an OpenAI-compatible server; default the OpenAI API
+    api_key_env: str = "OPENAI_API_KEY"  # NAME of the env var holding the key (never the key)
+    temperature: float = 0.0  # set explicitly, it beats the benchmark's request params
+    max_tokens: int = 1024  # set explicitly, it beats the benchmark's request params
+    seed: int | None = None  # sent to the server when set
+    image_detail: str | None = None  # low / high / auto; omitted by default (official scripts)
+    image_format: str = "jpeg"  # jpeg / png encoding of the images sent
+    image_max_side: int | None = None  # downscale images whose longer side exceeds this
+    concurrency: int = 16  # requests in flight at most
+    adaptive: bool = True  # lower concurrency while the server answers 429, raise it again
+    rpm: float | None = None  # requests per minute at most
+    tpm: float | None = None  # tokens per minute at most
+    max_retries: int = 6  # retries of a failed call (429, 5xx, timeouts)
+    parse_retries: int = 2  # re-asks after a reply the benchmark's parser cannot read
+    votes: int = 1  # replies per request, combined by vote_rule
+    vote_rule: Literal["majority", "mean", "median"] = "majority"
+    cache: str = "on"  # reply cache; off / false / no / 0 disable it
+    cache_dir: str | None = None  # default $ECHO4O_CACHE_DIR/api or ~/.cache/echo4o-eval/api
+    timeout: float = 120.0  # seconds per request
+    prices: Any = None  # USD per token: a mapping, or a JSON/YAML file
+    structured_output: bool = True  # send a JSON-schema response_format when the request has one
+    backoff_base: float = 1.0  # seconds: exponential back-off between retries starts here
+    backoff_cap: float = 60.0  # and never waits longer than this
+    max_tokens_field: str = "max_tokens"  # or "max_completion_tokens" for models that need it
+    workers: int = 0  # threads preparing images; 0: min(4, CPUs)
+    stored_reply_chars: int = 20000  # replies stored in run records up to this many characters
+
+
+_DEFAULTS = {f.name: f.default for f in fields(OpenAIJudgeOptions) if f.default is not None}
 _STATUS = {"parse_error": Status.PARSE_ERROR, "refused": Status.REFUSED,
            "input_error": Status.BAD_IMAGE}
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = _OPTION_TYPES[name]
-    if value is None or kind is None or isinstance(value, kind):
-        return value
-    if kind is bool and isinstance(value, str):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-    try:
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"openai judge option {name}={value!r} is not a valid {kind.__name__}") from exc
+def parse_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options set explicitly, typed; an unknown name or a value of the wrong type is a
+    ConfigError (a ValueError) naming the judge.
 
-
-def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated options; unknown names are an error listing the known ones."""
-    unknown = sorted(set(options) - set(_OPTION_TYPES))
-    if unknown:
-        raise ValueError(f"unknown openai judge option(s) {unknown}; known: {sorted(_OPTION_TYPES)}")
-    return {k: _coerce(k, v) for k, v in options.items() if v is not None}
+    >>> parse_options({"votes": "3", "cache": "off", "seed": None})
+    {'votes': 3, 'cache': 'off'}
+    >>> parse_options({"temprature": 0})
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.config.ConfigError: openai judge option: unknown openai judge option 'temprature'; did you mean 'temperature'? (known: base_url, api_key_env, temperature, max_tokens, seed, image_detail, image_format, image_max_side, concurrency, adaptive, rpm, tpm, max_retries, parse_retries, votes, vote_rule, cache, cache_dir, timeout, prices, structured_output, backoff_base, backoff_cap, max_tokens_field, workers, stored_reply_chars)
+    """
+    return given_options(adapter_options(OpenAIJudgeOptions, options, "openai judge option"), options)
 
 
 def reply_text(reply: Mapping[str, Any]) -> str:
@@ -112,10 +127,8 @@ class OpenAIJudge:
         if not model:
             raise ValueError("the openai judge needs a model name: --judge openai:MODEL")
         self.model = model
-        self.user_options = parse_options(options or {})
+        self.user_options = parse_options(options)
         self.options = {**_DEFAULTS, **self.user_options}
-        if self.options["vote_rule"] not in ("majority", "mean", "median"):
-            raise ValueError(f"vote_rule must be majority, mean or median, not {self.options['vote_rule']!r}")
         self.id = f"openai:{model}"
         self.engine = ApiEngine(EngineConfig(
             model=model, base_url=self.options.get("base_url"),
