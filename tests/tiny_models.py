@@ -105,21 +105,10 @@ def save_tiny_clip(directory: Path, seed: int = 0) -> tuple[str, Path]:
 
 
 def _clip_tokenizer():
-    """A transformers CLIPTokenizer built from the BPE vocabulary shipped with open_clip."""
-    import gzip
+    """The demo's CLIPTokenizer (open_clip's BPE vocabulary), cut to OWLv2's 16 positions."""
+    from echo4o_eval.demo.tiny_models import clip_tokenizer
 
-    import open_clip
-    from open_clip.tokenizer import bytes_to_unicode
-    from transformers import CLIPTokenizer
-
-    bpe = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe, "rt", encoding="utf-8").read().split("\n")
-    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
-    vocab = list(bytes_to_unicode().values())
-    vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges,
-                         model_max_length=16, pad_token="!")  # fmt: skip
+    return clip_tokenizer(max_length=16, pad_token="!")
 
 
 def save_tiny_owlv2(path: Path, image_size: int = 64, seed: int = 0) -> Path:

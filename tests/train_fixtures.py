@@ -13,7 +13,8 @@ import io
 import json
 from pathlib import Path
 
-from tests.tiny_pipelines import TINY_IMAGE_SIZE, _clip_tokenizer
+from echo4o_eval.demo.tiny_models import clip_tokenizer
+from tests.tiny_pipelines import TINY_IMAGE_SIZE
 
 
 def build_tiny_flux(seed: int = 0):
@@ -36,7 +37,7 @@ def build_tiny_flux(seed: int = 0):
                                         num_attention_heads=2, projection_dim=32, max_position_embeddings=77,
                                         bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
     t5 = T5EncoderModel(T5Config(vocab_size=49408, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2))
-    tokenizer = _clip_tokenizer()  # stands in for T5's tokenizer too (same ids, offline)
+    tokenizer = clip_tokenizer()  # stands in for T5's tokenizer too (same ids, offline)
     return FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=clip, tokenizer=tokenizer,
                         text_encoder_2=t5, tokenizer_2=tokenizer, transformer=transformer)
 

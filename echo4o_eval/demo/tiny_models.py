@@ -60,8 +60,9 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, map(chr, characters)))
 
 
-def clip_tokenizer(max_length: int = 77):
-    """A transformers CLIPTokenizer from the CLIP BPE vocabulary that open_clip ships (offline)."""
+def clip_tokenizer(max_length: int = 77, **options):
+    """A transformers CLIPTokenizer from the CLIP BPE vocabulary that open_clip ships (offline);
+    ``options`` go to ``CLIPTokenizer`` (e.g. ``pad_token``)."""
     import open_clip
     from transformers import CLIPTokenizer
 
@@ -72,23 +73,32 @@ def clip_tokenizer(max_length: int = 77):
     vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     return CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges,
-                         model_max_length=max_length)
+                         model_max_length=max_length, **options)
 
 
-def _text_encoder(hidden: int, seed: int):
+def tiny_text_encoder(hidden: int, seed: int, heads: int = 2):
+    """A random-weight 1-layer CLIPTextModelWithProjection of width ``hidden`` (CLIP's vocabulary),
+    seeded with ``seed``; created on torch's current default device."""
     import torch
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     return CLIPTextModelWithProjection(CLIPTextConfig(
         vocab_size=49408, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
-        num_attention_heads=2, projection_dim=hidden, max_position_embeddings=77,
+        num_attention_heads=heads, projection_dim=hidden, max_position_embeddings=77,
         bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
 
 
 def save_tiny_generator(directory: Path, seed: int = 0) -> Path:
+    """:func:`build_tiny_generator` saved with ``save_pretrained`` into ``directory``."""
+    directory = Path(directory)
+    build_tiny_generator(seed).save_pretrained(directory)
+    return directory
+
+
+def build_tiny_generator(seed: int = 0):
     """A random-weight StableDiffusion3Pipeline (2-layer transformer, 4-channel VAE, two 1-layer
-    CLIP text encoders) saved with ``save_pretrained`` into ``directory``."""
+    CLIP text encoders) for ``IMAGE_SIZE`` pixels, in memory."""
     import torch
     from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
                            StableDiffusion3Pipeline)
@@ -105,14 +115,11 @@ def save_tiny_generator(directory: Path, seed: int = 0) -> Path:
         latent_channels=4, norm_num_groups=4, sample_size=IMAGE_SIZE, use_quant_conv=False,
         use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035)
     tokenizer = clip_tokenizer()
-    pipeline = StableDiffusion3Pipeline(
+    return StableDiffusion3Pipeline(
         transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
-        text_encoder=_text_encoder(32, seed + 2), tokenizer=tokenizer,
-        text_encoder_2=_text_encoder(32, seed + 3), tokenizer_2=tokenizer,
+        text_encoder=tiny_text_encoder(32, seed + 2), tokenizer=tokenizer,
+        text_encoder_2=tiny_text_encoder(32, seed + 3), tokenizer_2=tokenizer,
         text_encoder_3=None, tokenizer_3=None)
-    directory = Path(directory)
-    pipeline.save_pretrained(directory)
-    return directory
 
 
 def save_tiny_detector(directory: Path, seed: int = 0, input_size: int = 128) -> Path:
