@@ -7,6 +7,7 @@ ConfigError saying what was expected) plus the spellings these options have alwa
 
 * the CLI reads ``KEY=VALUE`` values as JSON, so ``device=0`` arrives as the number 0: a
   number (or true/false) given for a text option is taken as the text typed;
+* a path (``pathlib.Path``) given for a text option is taken as its text;
 * a true/false option also takes 1/0, yes/no and on/off (any case);
 * ``None`` (YAML ``null``) for an option that cannot be None means "the default".
 
@@ -31,6 +32,7 @@ import dataclasses
 import json
 import types
 import typing
+from pathlib import PurePath
 from typing import Any, Mapping
 
 from echo4o_eval.config import _hints, typed_options
@@ -57,6 +59,8 @@ def _usual_spelling(value: Any, kinds: set[Any]) -> Any:
             return value.strip().lower() in _TRUE
     if str in kinds and isinstance(value, (int, float)) and not kinds & {int, float}:
         return json.dumps(value)  # the text the CLI read as a number (or true/false)
+    if str in kinds and isinstance(value, PurePath):
+        return str(value)
     return value
 
 

@@ -156,7 +156,7 @@ def test_missing_weights_are_one_clear_error(m2f_options, tmp_path: Path) -> Non
         make_judge("mask2former-clip", {**m2f_options, "detector_model": str(tmp_path / "none")})
     with pytest.raises(MissingWeightsError, match="ECHO4O_CLIP_PRETRAINED"):
         make_judge("mask2former-clip", {**m2f_options, "clip_pretrained": str(tmp_path / "x.pt")})
-    with pytest.raises(ValueError, match="did you mean batch_size"):
+    with pytest.raises(ValueError, match="did you mean .batch_size."):
         make_judge("mask2former-clip", {**m2f_options, "bach_size": "2"})
 
 

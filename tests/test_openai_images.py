@@ -58,7 +58,7 @@ def test_generate_edit_refusal_and_cache(fake_openai, tmp_path, references):
 
 
 def test_unknown_option_and_missing_reference(fake_openai, tmp_path):
-    with pytest.raises(ValueError, match="unknown openai image option"):
+    with pytest.raises(ValueError, match="unknown openai image model option .sise.; did you mean .size."):
         MODELS.get("openai")("m", {"sise": "1x1"})
     model = model_for(fake_openai(), tmp_path)
     [g] = model.generate([request(tmp_path, "x", "p", refs=(str(tmp_path / "nope.png"),))])

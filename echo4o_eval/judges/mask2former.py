@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from echo4o_eval.judges.detector_judge import DetectorJudge, RawInstance
-from echo4o_eval.judges.detector_options import parse_detector_options, resolve_device, torch_dtype
+from echo4o_eval.judges.detector_options import (
+    DetectorOptions, parse_detector_options, resolve_device, torch_dtype,
+)
 from echo4o_eval.judges.labels import map_id2label
 from echo4o_eval.judges.weights import missing_weights, resolve_source
 from echo4o_eval.optional import require_module
@@ -216,25 +218,25 @@ def _mask_boxes(binary):
     return boxes
 
 
-def build_clip(opts: dict[str, Any], device: str):
+def build_clip(opts: DetectorOptions, device: str):
     """The CLIP color classifier configured by the judge options ``opts`` on ``device``."""
     from echo4o_eval.judges.clip_color import ClipColorClassifier
 
-    return ClipColorClassifier(opts["clip_model"], opts["clip_pretrained"], device,
-                               opts["clip_dtype"] or opts["dtype"], opts["background"],
-                               opts["crop"], opts["clip_batch_size"])  # fmt: skip
+    return ClipColorClassifier(opts.clip_model, opts.clip_pretrained, device,
+                               opts.clip_dtype or opts.dtype, opts.background,
+                               opts.crop, opts.clip_batch_size)  # fmt: skip
 
 
 def make_mask2former_clip_judge(argument: str, options: dict[str, Any]) -> DetectorJudge:
     """Factory for ``--judge mask2former-clip[:swin-s|swin-l|PATH|HUB_ID]``."""
     opts = parse_detector_options(options, "mask2former")
-    chosen = opts["detector_model"] or (CHECKPOINTS.get(argument, argument) if argument else None)
+    chosen = opts.detector_model or (CHECKPOINTS.get(argument, argument) if argument else None)
     source = resolve_source(chosen, ENV_VAR, CHECKPOINTS[""])
-    device = resolve_device(opts["device"])
-    backend = Mask2FormerBackend(source, device, opts["dtype"], opts["input_size"],
-                                 opts["max_per_image"], opts["min_score"])  # fmt: skip
+    device = resolve_device(opts.device)
+    backend = Mask2FormerBackend(source, device, opts.dtype, opts.input_size,
+                                 opts.max_per_image, opts.min_score)  # fmt: skip
     return DetectorJudge(
-        "mask2former-clip", backend, build_clip(opts, device), opts["batch_size"],
-        opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
-        settings={"device": device}, workers=opts["workers"],
+        "mask2former-clip", backend, build_clip(opts, device), opts.batch_size,
+        opts.color_min_score, opts.color_max_per_class, opts.prefetch,
+        settings={"device": device}, workers=opts.workers,
     )  # fmt: skip

@@ -124,19 +124,19 @@ class MmdetBackend:
 def make_mmdet_clip_judge(argument: str, options: dict[str, Any]) -> DetectorJudge:
     """Factory for ``--judge mmdet-clip[:CONFIG]``."""
     opts = parse_detector_options(options, "mmdet")
-    config = opts["detector_model"] or argument or default_config()
-    checkpoint = opts["checkpoint"] or os.environ.get(CHECKPOINT_ENV)
+    config = opts.detector_model or argument or default_config()
+    checkpoint = opts.checkpoint or os.environ.get(CHECKPOINT_ENV)
     if not checkpoint:
         raise MissingWeightsError(
             "mmdet-clip needs a checkpoint: download GenEval's detector weights "
             f"({GENEVAL_CHECKPOINT}) and pass `--judge-option checkpoint=PATH` or set "
             f"{CHECKPOINT_ENV} (`checkpoint=random` gives random weights, for tests only)."
         )
-    device = resolve_device(opts["device"])
+    device = resolve_device(opts.device)
     backend = MmdetBackend(config, None if checkpoint == "random" else checkpoint, device,
-                           opts["min_score"])  # fmt: skip
+                           opts.min_score)  # fmt: skip
     return DetectorJudge(
-        "mmdet-clip", backend, build_clip(opts, device), opts["batch_size"],
-        opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
-        settings={"device": device}, workers=opts["workers"],
+        "mmdet-clip", backend, build_clip(opts, device), opts.batch_size,
+        opts.color_min_score, opts.color_max_per_class, opts.prefetch,
+        settings={"device": device}, workers=opts.workers,
     )  # fmt: skip

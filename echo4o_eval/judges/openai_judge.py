@@ -2,8 +2,9 @@
 Azure via base_url), built on the shared API engine.
 
 Spec ``openai:MODEL``; options are the fields of :class:`OpenAIJudgeOptions` (CLI text is read
-for each field's type; an unknown name or a value of the wrong type is an error): base_url, api_key_env
-(name of the env var holding the key; default OPENAI_API_KEY), temperature, max_tokens, seed,
+for each field's type; an unknown name or a value of the wrong type is an error): base_url,
+api_key_env (name of the env var holding the key; default OPENAI_API_KEY), temperature,
+max_tokens, seed,
 image_detail (low/high/auto; omitted by default like the official scripts), image_format
 (jpeg/png), image_max_side, concurrency (requests in flight at most; lowered while the server
 answers 429 and raised again as calls succeed unless adaptive=false), rpm, tpm, max_retries,
@@ -102,7 +103,7 @@ def parse_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     >>> parse_options({"temprature": 0})
     Traceback (most recent call last):
     ...
-    echo4o_eval.config.ConfigError: openai judge option: unknown openai judge option 'temprature'; did you mean 'temperature'? (known: base_url, api_key_env, temperature, max_tokens, seed, image_detail, image_format, image_max_side, concurrency, adaptive, rpm, tpm, max_retries, parse_retries, votes, vote_rule, cache, cache_dir, timeout, prices, structured_output, backoff_base, backoff_cap, max_tokens_field, workers, stored_reply_chars)
+    echo4o_eval.config.ConfigError: openai judge option: unknown openai judge option 'temprature'; did you mean 'temperature'? (known: base_url, api_key_env, ...)
     """
     return given_options(adapter_options(OpenAIJudgeOptions, options, "openai judge option"), options)
 

@@ -83,11 +83,11 @@ class Owlv2Backend:
 def make_owlv2_clip_judge(argument: str, options: dict[str, Any]) -> DetectorJudge:
     """Factory for ``--judge owlv2-clip[:PATH|HUB_ID]``."""
     opts = parse_detector_options(options, "owlv2")
-    source = resolve_source(opts["detector_model"] or argument or None, ENV_VAR, DEFAULT_CHECKPOINT)
-    device = resolve_device(opts["device"])
-    backend = Owlv2Backend(source, device, opts["dtype"], opts["min_score"])
+    source = resolve_source(opts.detector_model or argument or None, ENV_VAR, DEFAULT_CHECKPOINT)
+    device = resolve_device(opts.device)
+    backend = Owlv2Backend(source, device, opts.dtype, opts.min_score)
     return DetectorJudge(
-        "owlv2-clip", backend, build_clip(opts, device), opts["batch_size"],
-        opts["color_min_score"], opts["color_max_per_class"], opts["prefetch"],
-        settings={"device": device}, workers=opts["workers"],
+        "owlv2-clip", backend, build_clip(opts, device), opts.batch_size,
+        opts.color_min_score, opts.color_max_per_class, opts.prefetch,
+        settings={"device": device}, workers=opts.workers,
     )  # fmt: skip

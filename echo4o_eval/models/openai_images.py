@@ -2,11 +2,12 @@
 ``images.edit`` with every reference image for multi-reference tasks, through the shared API
 engine (concurrency, rate limits, retries, response cache, usage and cost).
 
-Options (CLI strings are coerced): base_url, api_key_env (name of the key's env var), concurrency,
-rpm, max_retries, timeout, cache (on by default: every reply is kept in
-``<cache_dir>/responses.sqlite``, default ``$ECHO4O_CACHE_DIR/api``, so an image is paid for
-once; ``cache=off`` disables it), cache_dir, prices, batch_size, and request
-parameters passed to the API as given: size, quality, background, output_format,
+Options are the fields of :class:`OpenAIImageOptions` (CLI text is read for each field's type;
+an unknown name or a value of the wrong type is an error): base_url, api_key_env (name of the
+key's env var), concurrency, rpm, max_retries, timeout, cache (on by default: every reply is
+kept in ``<cache_dir>/responses.sqlite``, default ``$ECHO4O_CACHE_DIR/api``, so an image is
+paid for once; ``cache=off`` disables it), cache_dir, prices, batch_size, backoff_base,
+backoff_cap, and request parameters passed to the API when set: size, quality, background, output_format,
 output_compression, moderation, input_fidelity, style, response_format. Image APIs take no
 seed: the seed only separates the cache entries of a prompt's several images, and is recorded
 as not used. A moderation refusal becomes ``refused``; other failures ``generation_error``.
@@ -25,16 +26,44 @@ import io
 import os
 import urllib.request
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from echo4o_eval.adapter_options import adapter_options
 from echo4o_eval.api.engine import ApiCall, ApiEngine, CallResult, EngineConfig, cache_path_from
 from echo4o_eval.records.types import Generation, GenerationRequest, Status
 
+@dataclass(frozen=True)
+class OpenAIImageOptions:
+    """Settings of the ``openai:MODEL`` image model (``--model-option KEY=VALUE``; CLI text is
+    read for each field's type). An unknown name is an error with a did-you-mean. The request
+    parameters (size to response_format) are sent to the API only when set."""
+
+    base_url: str | None = None  # an OpenAI-compatible server; default the OpenAI API
+    api_key_env: str = "OPENAI_API_KEY"  # NAME of the env var holding the key (never the key)
+    concurrency: int = 4  # requests in flight at most
+    rpm: float | None = None  # requests per minute at most
+    max_retries: int = 6  # retries of a failed call (429, 5xx, timeouts)
+    timeout: float = 300.0  # seconds per request
+    cache: str = "on"  # reply cache; off / false / no / 0 disable it
+    cache_dir: str | None = None  # default $ECHO4O_CACHE_DIR/api or ~/.cache/echo4o-eval/api
+    prices: Any = None  # USD per image or token: a mapping, or a JSON/YAML file
+    batch_size: int = 16  # requests the runner hands over at once
+    backoff_base: float = 1.0  # seconds: exponential back-off between retries starts here
+    backoff_cap: float = 60.0  # and never waits longer than this
+    size: str | None = None  # e.g. "1024x1024"
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    input_fidelity: str | None = None
+    style: str | None = None
+    response_format: str | None = None
+
+
 REQUEST_PARAMS = ("size", "quality", "background", "output_format", "output_compression",
                   "moderation", "input_fidelity", "style", "response_format")
-ENGINE_OPTIONS = {"base_url": str, "api_key_env": str, "concurrency": int, "rpm": float,
-                  "max_retries": int, "timeout": float, "cache": str, "cache_dir": str, "prices": None,
-                  "batch_size": int, "backoff_base": float, "backoff_cap": float}
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 
@@ -46,29 +75,20 @@ class OpenAIImageModel:
     def __init__(self, model: str, options: Mapping[str, Any] | None = None) -> None:
         if not model:
             raise ValueError("the openai image model needs a model name: --model openai:MODEL")
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(ENGINE_OPTIONS) - set(REQUEST_PARAMS))
-        if unknown:
-            raise ValueError(f"unknown openai image option(s) {unknown}; known: "
-                             f"{sorted(set(ENGINE_OPTIONS) | set(REQUEST_PARAMS))}")
-        for name, kind in ENGINE_OPTIONS.items():
-            if name in options and kind is not None and options[name] is not None:
-                options[name] = kind(options[name])
-        if "output_compression" in options:
-            options["output_compression"] = int(options["output_compression"])
+        settings = adapter_options(OpenAIImageOptions, options, "openai image model option")
+        self.settings = settings
         self.model = model
         self.id = f"openai:{model}"
-        self.batch_size = options.get("batch_size", 16)
-        self.request_params = {k: options[k] for k in REQUEST_PARAMS if k in options}
+        self.batch_size = settings.batch_size
+        self.request_params = {name: getattr(settings, name) for name in REQUEST_PARAMS
+                               if getattr(settings, name) is not None}
         self.engine = ApiEngine(EngineConfig(
-            model=model, base_url=options.get("base_url"),
-            api_key_env=options.get("api_key_env", "OPENAI_API_KEY"),
-            concurrency=options.get("concurrency", 4), requests_per_minute=options.get("rpm"),
-            max_retries=options.get("max_retries", 6), parse_retries=0,
-            timeout=options.get("timeout", 300.0),
-            backoff_base=options.get("backoff_base", 1.0), backoff_cap=options.get("backoff_cap", 60.0),
-            cache_path=cache_path_from(options),
-            prices=options.get("prices"),
+            model=model, base_url=settings.base_url, api_key_env=settings.api_key_env,
+            concurrency=settings.concurrency, requests_per_minute=settings.rpm,
+            max_retries=settings.max_retries, parse_retries=0, timeout=settings.timeout,
+            backoff_base=settings.backoff_base, backoff_cap=settings.backoff_cap,
+            cache_path=cache_path_from({"cache": settings.cache, "cache_dir": settings.cache_dir}),
+            prices=settings.prices,
         ))
 
     def _call(self, request: GenerationRequest) -> ApiCall:
