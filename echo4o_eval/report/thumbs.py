@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,16 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
+from echo4o_eval.assets import sha256_file
+
 FULL_IMAGE_MODES = ("link", "copy", "none")
-
-
-def file_hash(path: Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Thumbnails:
@@ -70,7 +62,7 @@ class Thumbnails:
         if isinstance(known, list) and len(known) == 3 and known[:2] == stamp:
             return known[2]
         try:
-            digest = file_hash(source)
+            digest = sha256_file(source)
         except OSError:
             return None
         self.index[key] = [*stamp, digest]
@@ -116,7 +108,7 @@ def full_image(source: Path, out_dir: Path, mode: str, digest: str | None) -> st
         return None
     if mode == "link":
         return Path(os.path.relpath(source, out_dir)).as_posix()
-    name = f"{digest or file_hash(source)}{source.suffix.lower()}"
+    name = f"{digest or sha256_file(source)}{source.suffix.lower()}"
     relative = Path("images") / name[:2] / name
     target = out_dir / relative
     if not target.exists():
