@@ -86,10 +86,17 @@ def test_files_exports_and_baselines(report):
         f"geneval__ckpt-{k}__mask2former-clip.json" for k in (100, 200, 300)]
 
 
-PROBE = r"""
-<script>
-(function () {
-  var out = {};
+def probe_script(body: str) -> str:
+    """A <script> element that runs ``body`` (JavaScript that fills the object ``out``), adds the
+    page's ``js-errors`` text as ``out.errors`` and writes ``out`` as JSON into
+    <pre id="probe-result">, which :func:`probe_result` reads back."""
+    return ("\n<script>\n(function () {\n  var out = {};\n" + body
+            + '  out.errors = document.getElementById("js-errors").textContent;\n'
+            '  var pre = document.createElement("pre");\n  pre.id = "probe-result";\n'
+            "  pre.textContent = JSON.stringify(out);\n  document.body.appendChild(pre);\n})();\n</script>\n")
+
+
+PROBE = probe_script(r"""
   var board = document.getElementById("leaderboard");
   out.rows = board.tBodies[0].rows.length;
   out.published = document.querySelectorAll("#leaderboard tr.published").length;
@@ -136,14 +143,7 @@ PROBE = r"""
     var tags = Array.prototype.map.call(document.querySelectorAll("#diff-1 tbody tr"), function (r) { return r.cells[0].textContent; });
     return tags.join("|") === tags.slice().sort().join("|");
   })();
-  out.errors = document.getElementById("js-errors").textContent;
-  var pre = document.createElement("pre");
-  pre.id = "probe-result";
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-})();
-</script>
-"""
+""")
 
 
 def _chromium() -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from report_board_runs import board_runs
-from test_report import REPO, _chromium, _run_chromium, probe_result, with_probe
+from test_report import REPO, _chromium, _run_chromium, probe_result, probe_script, with_probe
 
 from echo4o_eval.report.commands import report_command
 from echo4o_eval.report.runs import load_view
@@ -129,10 +129,7 @@ def test_unusable_report_input_is_one_line_exit_2(tmp_path):
     assert len([line for line in res.output.splitlines() if line.startswith("error:")]) == 1
 
 
-PROBE = r"""
-<script>
-(function () {
-  var out = {};
+PROBE = probe_script(r"""
   var board = document.getElementById("leaderboard");
   var tagHeader = board.querySelector("th.tagcol");
   out.tagsHiddenAtFirst = getComputedStyle(tagHeader).display === "none";
@@ -159,14 +156,7 @@ PROBE = r"""
     return Array.prototype.some.call(c.querySelectorAll(".badge.req"), function (b) { return b.textContent === out.reqOptions[1]; });
   });
   out.reqCount = geneval.querySelector(".count").textContent;
-  out.errors = document.getElementById("js-errors").textContent;
-  var pre = document.createElement("pre");
-  pre.id = "probe-result";
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-})();
-</script>
-"""
+""")
 
 
 def _probe(board, width: int, height: int) -> dict:
