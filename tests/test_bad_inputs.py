@@ -185,3 +185,23 @@ def test_parity_prompt_offline_says_how_to_provide_it(tmp_path, monkeypatch):
         load_official_prompt(sorted(OFFICIAL_PROMPTS)[0], cache_dir=tmp_path, download=False)
     message = str(error.value)
     assert "without --offline" in message and "ECHO4O_PROMPTS_DIR" in message
+
+
+# ---------------------------------------------------------------- detections:FILE.jsonl
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b'{"image": "a.png", "detections": []}\n{not json\n', ":2: not valid JSON"),
+    (b'{"image": "a.png"}\n\n["a list"]\n', ":3: expected a JSON object"),
+    (b'{"detections": []}\n', ":1: need a JSON object with 'image'"),
+    (b'{"image": "caf\xe9.png"}\n', ": cannot read"),  # Latin-1, not UTF-8
+])
+def test_a_bad_detections_file_is_an_error_naming_file_and_line(tmp_path, content, problem):
+    from echo4o_eval.judges.detections_file import DetectionsFileJudge
+    from echo4o_eval.loading import BenchmarkFileError
+
+    path = tmp_path / "dets.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(BenchmarkFileError) as caught:
+        DetectionsFileJudge(path)
+    assert str(caught.value).startswith(f"{path}{problem}"), str(caught.value)

@@ -26,11 +26,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from echo4o_eval.loading import BenchmarkFileError
+from echo4o_eval.loading import BenchmarkFileError, read_jsonl
 from echo4o_eval.records.types import Detection, JudgeRequest, Judgement, Status
 
 
@@ -73,18 +72,11 @@ class DetectionsFileJudge:
         self.id = f"detections:{self.path}"
         self._by_path: dict[str, dict] = {}
         self._by_suffix: dict[tuple[str, ...], list[dict]] = {}
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise BenchmarkFileError(f"{self.path}: cannot read detections: {exc}") from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
+        for number, row in read_jsonl(self.path):
             where = f"{self.path}:{number}"
             try:
-                row = json.loads(line)
                 image = Path(row["image"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (KeyError, TypeError) as exc:
                 raise BenchmarkFileError(f"{where}: need a JSON object with 'image': {exc}") from exc
             entry = {
                 "detections": _parse_detections(row.get("detections", []), where),
