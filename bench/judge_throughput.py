@@ -115,6 +115,7 @@ def run_cli(server, images: Path, run_dir: Path, cache: Path, concurrency: int,
     before = server.count()
     stamps = getattr(server.responder, "times", [])
     seen = len(stamps)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=run_dir.parent,
                           env={**os.environ, "OPENAI_API_KEY": ""})
@@ -129,6 +130,7 @@ def run_cli(server, images: Path, run_dir: Path, cache: Path, concurrency: int,
     result = json.loads((run_dir / "result.json").read_text())
     statuses = result["result"].get("status_counts") or {}
     return {"seconds": seconds, "server_calls": server.count() - before, "phases": phases,
+            "load": f"load {load_before:.2f} -> {os.getloadavg()[0]:.2f}",
             "usage": result.get("usage", {}), "statuses": statuses,
             "overall": result["result"]["metrics"].get("overall", {}).get("value")}
 
@@ -194,7 +196,7 @@ def scenario_latency(args, work: Path) -> None:
               f"result.json judge_calls {ours['usage'].get('judge_calls')}, overall {ours['overall']}")
         print(f"  ideal (latency x calls / concurrency): {ideal:.1f} s; ours / ideal = "
               f"{ours['seconds'] / ideal:.2f} (whole CLI), {ours['phases'][1] / ideal:.2f} (requests only)")
-        print(f"  ours, phases: {phases(ours)}")
+        print(f"  ours, phases: {phases(ours)} ({ours['load']})")
         if args.official:
             server.reset()
             theirs = official_run(server, args.official, args.official_args, images, work / "official")
@@ -216,7 +218,7 @@ def scenario_zero(args, work: Path) -> None:
     n = 4 * len(ids)
     print(f"[zero] {n} images (512 px), zero latency, concurrency {args.concurrency}: "
           f"{ours['seconds']:.1f} s whole CLI ({1000 * ours['seconds'] / n:.1f} ms per image), "
-          f"{ours['server_calls']} calls; target <= 12 s\n  phases: {phases(ours)}")
+          f"{ours['server_calls']} calls; target <= 12 s\n  phases: {phases(ours)} ({ours['load']})")
 
 
 def judge_stage(server, images: Path, cache: Path, concurrency: int) -> tuple[float, int]:
@@ -262,7 +264,7 @@ def scenario_cached(args, work: Path) -> None:
           f"{first['server_calls']} calls; re-run from cache {second['seconds']:.2f} s, "
           f"{second['server_calls']} calls (result.json: judge_calls {second['usage'].get('judge_calls')}, "
           f"judge_cached {second['usage'].get('judge_cached')}, cost ${second['usage'].get('judge_cost_usd')}); "
-          f"target 0 calls, <= 3 s\n  judging stage alone (in process, same cache): {stage:.2f} s, "
+          f"target 0 calls, <= 3 s ({second['load']})\n  judging stage alone (in process, same cache): {stage:.2f} s, "
           f"{stage_calls} calls")
 
 
@@ -283,7 +285,7 @@ def scenario_ratelimit(args, work: Path) -> None:
           f"latency {args.rl_latency} s: whole CLI {ours['seconds']:.1f} s, {rate:.0f} judged ok/min = "
           f"{100 * rate / args.rpm:.0f}% of the limit; requests phase {span:.1f} s, {span_rate:.0f} "
           f"judged ok/min = {100 * span_rate / args.rpm:.0f}% of the limit; {ours['server_calls']} "
-          f"requests ({refused} answered 429); statuses {ours['statuses']}")
+          f"requests ({refused} answered 429); statuses {ours['statuses']} ({ours['load']})")
 
 
 def main() -> None:

@@ -277,8 +277,8 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
             results = model.generate(batch)
             if len(results) != len(batch):
                 raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
+            writer.append_generations(results)
             for generation in results:
-                writer.append_generation(generation)
                 key = (generation.sample_id, generation.image_index)
                 generations[key] = generation
                 redone.add(key)

@@ -34,7 +34,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from echo4o_eval.rundir.store import safe_name
 from echo4o_eval.records.types import Generation, GenerationRequest, Status
@@ -113,22 +113,24 @@ class FolderModel:
 
     def candidates(self, request: GenerationRequest) -> list[tuple[str, Path]]:
         """Possible paths for a request, as (layout, path), in lookup order."""
-        found = []
+        return list(self._candidates(request))
+
+    def _candidates(self, request: GenerationRequest) -> Iterator[tuple[str, Path]]:
+        """:meth:`candidates` one at a time (lookups stop at the first file found)."""
         index = request.image_index
         if self.layout in ("auto", "ours"):
-            found.append(("ours", self.root / safe_name(request.sample_id) / f"{index}.png"))
+            yield "ours", self.root / safe_name(request.sample_id) / f"{index}.png"
         if self.layout in ("auto", "geneval"):
-            found.append(
-                ("geneval", self.root / f"{request.sample_index:05d}" / "samples" / f"{index:04d}.png")
-            )
+            yield "geneval", self.root / f"{request.sample_index:05d}" / "samples" / f"{index:04d}.png"
         if self.layout in ("auto", "omnicontext") and index == 0 and request.tag:
             path = inside(self.root, request.tag, f"{request.sample_id}.png")
             if path is not None:
-                found.append(("omnicontext", path))
+                yield "omnicontext", path
         if self.layout in ("auto", "flat") and index == 0:
-            paths = [inside(self.root, f"{request.sample_id}{s}") for s in FLAT_SUFFIXES]
-            found.extend(("flat", path) for path in paths if path is not None)
-        return found
+            for suffix in FLAT_SUFFIXES:
+                path = inside(self.root, f"{request.sample_id}{suffix}")
+                if path is not None:
+                    yield "flat", path
 
     def _refused(self, request: GenerationRequest) -> str:
         """Why some layouts were not looked up for this request ("" if none was refused)."""
@@ -163,8 +165,8 @@ class FolderModel:
         return None
 
     def _find(self, request: GenerationRequest) -> Generation:
-        for layout, path in self.candidates(request):
-            if not path.is_file():
+        for layout, path in self._candidates(request):
+            if not os.path.isfile(path):
                 continue
             problem = check_image(path, self.max_image_pixels, decode=self.check == "decode")
             if problem is None and layout == "geneval":

@@ -48,12 +48,17 @@ def _json_default(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def to_json(record: Any) -> Any:
     """Convert a record (or nested records, tuples, enums) into plain JSON values.
 
     >>> to_json(Detection(class_name="cat", box=(0, 0, 1, 1), score=0.5))["box"]
     [0, 0, 1, 1]
     """
+    if record is None or type(record) in _PLAIN:  # most leaves: nothing to convert
+        return record
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
         out = {}
         for f in dataclasses.fields(record):

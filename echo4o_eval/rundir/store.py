@@ -228,9 +228,9 @@ class RunWriter:
             "fingerprint": fingerprint,
         }
 
-    def _append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(to_json(record), sort_keys=True, ensure_ascii=False)
-        self._handle.write(line + "\n")
+    def _append(self, *records: dict[str, Any]) -> None:
+        lines = "".join(json.dumps(to_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+        self._handle.write(lines)
         self._handle.flush()  # in the OS's hands: survives the process being killed
         self._dirty = True
         if self._interval <= 0:
@@ -238,9 +238,15 @@ class RunWriter:
 
     def append_generation(self, generation: Generation) -> None:
         """Record a generated (or found) image; keyed by the generation fingerprint."""
+        self.append_generations([generation])
+
+    def append_generations(self, generations: Sequence[Generation]) -> None:
+        """Record a model batch's images with one write and flush (each flush lets other
+        threads take the interpreter, so one per image slows a run that judges meanwhile)."""
         fingerprint = generation_fingerprint_of(self._store.manifest)
-        key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
-        self._append({"type": "generation", "key": key, "generation": generation})
+        self._append(*({"type": "generation", "generation": g,
+                        "key": self._key(g.sample_id, g.image_index, g.seed, fingerprint)}
+                       for g in generations))
 
     def append_score(
         self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore,
