@@ -11,6 +11,10 @@ Example:
     >>> judge = DeferredJudge("owlv2-clip", {}, kind="detector")
     >>> judge.kind, judge.loaded, judge.describe()
     ('detector', False, {'spec': 'owlv2-clip', 'loaded': False})
+    >>> deferred_judge("owlv2-clip", {"min_scor": 0})  # options are read now, not at load time
+    Traceback (most recent call last):
+    ...
+    echo4o_eval.config.ConfigError: owlv2-clip judge option: unknown owlv2-clip judge option 'min_scor'; did you mean 'min_score'? (known: ...)
 """
 
 from __future__ import annotations
@@ -141,6 +145,24 @@ def deferred_judge(spec: str, options: Mapping[str, Any]):
     from echo4o_eval.catalog import split_spec
     from echo4o_eval.optional import check_judge_extras
 
-    check_judge_extras(split_spec(spec)[0])  # a missing extra is an error now, not at load time
-    kind = DEFERRED_JUDGE_KINDS.get(split_spec(spec)[0])
-    return None if kind is None else DeferredJudge(spec, options, kind)
+    prefix = split_spec(spec)[0]
+    check_judge_extras(prefix)  # a missing extra is an error now, not at load time
+    kind = DEFERRED_JUDGE_KINDS.get(prefix)
+    if kind is None:
+        return None
+    _read_judge_options(prefix, options)  # a misspelt option too, before any image is generated
+    return DeferredJudge(spec, options, kind)
+
+
+def _read_judge_options(prefix: str, options: Mapping[str, Any]) -> None:
+    """Read the options of a deferred judge as its factory will (cheap: nothing is loaded);
+    an unknown name or a value of the wrong type raises the factory's ConfigError."""
+    from echo4o_eval.judges.detector_options import parse_detector_options
+    from echo4o_eval.judges.local_vlm import read_local_vlm_options
+
+    readers = {"mask2former-clip": lambda: parse_detector_options(options, "mask2former"),
+               "owlv2-clip": lambda: parse_detector_options(options, "owlv2"),
+               "mmdet-clip": lambda: parse_detector_options(options, "mmdet"),
+               "local-vlm": lambda: read_local_vlm_options(options)}
+    if prefix in readers:
+        readers[prefix]()

@@ -75,3 +75,45 @@ def test_image_api_model_options_are_typed():
     assert model.request_params == {"size": "1024x1024", "output_compression": 80}
     assert model.batch_size == 2 and model.engine.config.cache_path is None
     assert model.engine.config.concurrency == 8
+
+
+def _skip_without_extras(prefix):
+    """A run with a heavy judge first checks that its extra is installed (core-only: skip)."""
+    from echo4o_eval.optional import MissingDependencyError, check_judge_extras
+
+    try:
+        check_judge_extras(prefix)
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("prefix, typo", [("mask2former-clip", "bach_size"), ("owlv2-clip", "min_scor"),
+                                          ("mmdet-clip", "checkpont"), ("local-vlm", "max_new_token")])
+def test_a_judge_loaded_later_has_its_options_read_when_it_is_named(prefix, typo):
+    from echo4o_eval.deferred import deferred_judge
+
+    _skip_without_extras(prefix)
+    with pytest.raises(ConfigError, match=f"unknown {prefix} judge option {typo!r}; did you mean"):
+        deferred_judge(prefix, {typo: 1})
+    assert deferred_judge(prefix, {"device": "cpu"}).loaded is False
+
+
+def test_cli_refuses_a_misspelt_detector_option_before_the_run_starts(tmp_path, data_dir):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from echo4o_eval.cli import main
+    from tests.verbosity_guard import restored_verbosity
+
+    _skip_without_extras("mask2former-clip")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(images / "1.png")
+    with restored_verbosity():
+        result = CliRunner().invoke(main, [
+            "score", "-b", "geneval_pp", "-m", f"folder:{images}", "--data-dir", str(data_dir), "--offline",
+            "--limit", "1", "--bootstrap", "0", "--run-dir", str(tmp_path / "run"),
+            "-j", "mask2former-clip", "--judge-option", "bach_size=2"])
+    assert result.exit_code == 1, result.output
+    assert "unknown mask2former-clip judge option 'bach_size'; did you mean 'batch_size'?" in result.output
+    assert not (tmp_path / "run").exists()

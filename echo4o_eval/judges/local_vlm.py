@@ -51,6 +51,15 @@ class LocalVLMOptions:
             raise ValueError(f"dtype must be auto, bf16, fp16 or fp32, not {self.dtype!r}")
 
 
+def read_local_vlm_options(options: Mapping[str, Any] | None) -> LocalVLMOptions:
+    """``options`` as LocalVLMOptions (cheap: no model is loaded, so a typo is found early).
+
+    >>> read_local_vlm_options({"max_new_tokens": "64"}).max_new_tokens
+    64
+    """
+    return adapter_options(LocalVLMOptions, options, "local-vlm judge option")
+
+
 class LocalVLMJudge:
     """VLM judge running a local transformers model (see the module docstring for options)."""
 
@@ -59,7 +68,7 @@ class LocalVLMJudge:
     def __init__(self, path: str, options: Mapping[str, Any] | None = None) -> None:
         if not path:
             raise ValueError("the local VLM judge needs a model path or hub id: --judge local-vlm:PATH")
-        settings = adapter_options(LocalVLMOptions, options, "local-vlm judge option")
+        settings = read_local_vlm_options(options)
         self.user_options = given_options(settings, options)
         self.options = {f.name: getattr(settings, f.name) for f in fields(settings)
                         if f.default is not None or f.name in self.user_options}
