@@ -100,6 +100,11 @@ def make_images(folder: Path, ids, per_prompt: int, size: int) -> Path:
     return folder
 
 
+# The command as a user runs it computes intervals; --no-intervals drops them (``--bootstrap 0``),
+# e.g. to compare with code whose 1000-resample bootstrap would dominate the time.
+INTERVALS_OFF: list[str] = []
+
+
 def run_cli(server, images: Path, run_dir: Path, cache: Path, concurrency: int,
             per_prompt: int = 1, extra=()) -> dict:
     """Time one whole `score` command; returns seconds, calls seen by the server, result usage."""
@@ -108,8 +113,8 @@ def run_cli(server, images: Path, run_dir: Path, cache: Path, concurrency: int,
                "--judge-base-url", server.base_url, "--judge-api-key-env", "ECHO4O_BENCH_KEY",
                "--judge-option", f"cache_dir={cache}", "--judge-option", f"concurrency={concurrency}",
                "--judge-batch", str(max(64, concurrency)),
-               "--data-dir", str(data_dir()), "--offline", "--bootstrap", "0", "--run-dir", str(run_dir),
-               "-q", *extra]
+               "--data-dir", str(data_dir()), "--offline", "--run-dir", str(run_dir),
+               "-q", *INTERVALS_OFF, *extra]
     if per_prompt != 1:
         command += ["--images-per-prompt", str(per_prompt)]
     before = server.count()
@@ -299,7 +304,11 @@ def main() -> None:
     parser.add_argument("--rpm", type=float, default=600.0, help="server rate limit (ratelimit)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of work at the limit")
     parser.add_argument("--rl-latency", type=float, default=0.2)
+    parser.add_argument("--no-intervals", action="store_true",
+                        help="run the CLI with --bootstrap 0 (default: the user's default, intervals on)")
     args = parser.parse_args()
+    if args.no_intervals:
+        INTERVALS_OFF.extend(["--bootstrap", "0"])
     work = Path(tempfile.mkdtemp(prefix="judge_bench_"))
     import echo4o_eval
 

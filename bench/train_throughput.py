@@ -5,8 +5,8 @@ text-embedding caching and gradient checkpointing, measured side by side in one 
     .venv/bin/python bench/train_throughput.py --steps 40 --resolution 128
 
 Each setting trains the same pipeline on the same 16 images from a fresh output folder; the
-samples/s is the median over steps after the first, best of ``--repeats`` interleaved rounds (cache building happens before step 1 and
-is timed separately as "cache build"). On the tiny model the VAE and text encoders are a large
+samples/s is the median over steps after the first, best of ``--repeats`` interleaved rounds (cache building happens before step 1, so
+it is in the wall time only). On the tiny model the VAE and text encoders are a large
 share of a step, so caching shows its effect; gradient checkpointing trades compute for memory
 (expect a ratio below 1).
 

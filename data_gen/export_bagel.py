@@ -218,12 +218,13 @@ def _write_snippets(root: Path, rows: dict[str, int], info: dict[str, dict]) -> 
         f"'parquet_info_path': '{info_dir / 'multi_reference.json'}'}},\n}},\n")
     (root / "dataset_info.py.txt").write_text(snippet, encoding="utf-8")
     config = (
-        "# A Bagel training data config using the exported data\n"
+        "# A Bagel training data config using the exported data (num_used_data: parquet files read;\n"
+        "# `echo4o-eval bagel-recipe` sizes it for your GPU and worker count)\n"
         "t2i_pretrain:\n  dataset_names: [echo4o_synth_t2i]\n"
         "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
-        f"  is_mandatory: true\n  num_used_data: [{rows['t2i']}]\n  weight: 1\n"
+        f"  is_mandatory: true\n  num_used_data: [{len(info['t2i'])}]\n  weight: 1\n"
         "unified_edit:\n  dataset_names: [echo4o_synth_multi_reference]\n"
         "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
         "  vit_image_transform_args: {image_stride: 14, max_image_size: 980, min_image_size: 378}\n"
-        f"  is_mandatory: true\n  num_used_data: [{rows['multi_reference']}]\n  weight: 1\n")
+        f"  is_mandatory: true\n  num_used_data: [{len(info['multi_reference'])}]\n  weight: 1\n")
     (root / "data_config.yaml").write_text(config, encoding="utf-8")

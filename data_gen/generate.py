@@ -71,8 +71,11 @@ class Budget:
     for and their estimated cost, counted over every rank's records)."""
 
     def __init__(self, config: SynthConfig, info, spent_images: int, spent_cost: float,
-                 unit_cost: float | None = None) -> None:
+                 unit_cost: float | None = None, unpriced_images: int = 0) -> None:
         share = config.generate
+        # images earlier runs paid for without a price: charged at price_per_image, never at $0
+        if unpriced_images and share.price_per_image is not None:
+            spent_cost += unpriced_images * share.price_per_image
         world, rank = info.world_size, info.rank
         self.max_images = None
         if share.max_images is not None:
@@ -85,9 +88,14 @@ class Budget:
         # the largest cost of one image seen so far (earlier runs' records count)
         self.unit_cost = max((c for c in (share.price_per_image, unit_cost) if c is not None), default=None)
         self.stopped: str | None = None
+        if unpriced_images and self.max_cost is not None and self.price is None:
+            self.stopped = (f"max_cost is set but {unpriced_images} image(s) already paid for have no price: "
+                            "set generate.price_per_image or use max_images")
 
     def allowance(self, wanted: int) -> int:
         """How many of ``wanted`` requests may be sent now (0 means: stop)."""
+        if self.stopped:
+            return 0
         allowed = wanted
         if self.max_images is not None:
             allowed = min(allowed, self.max_images - self.images)
@@ -121,16 +129,19 @@ class Budget:
         self.unit_cost = max(self.unit_cost or 0.0, cost or 0.0)
 
 
-def _spent(store: RecordStore) -> tuple[int, float, float | None]:
-    """Images paid for, their cost and the largest cost of one image, over every rank's records."""
-    images, cost, unit = 0, 0.0, None
+def _spent(store: RecordStore) -> tuple[int, float, float | None, int]:
+    """Images paid for, their known cost, the largest cost of one image and how many paid images
+    have no price (counted apart, never as $0), over every rank's records."""
+    images, cost, unit, unpriced = 0, 0.0, None, 0
     for record in store.iterate("generate"):
         if record.get("paid"):
             images += 1
-            cost += record.get("cost_usd") or 0.0
-            if record.get("cost_usd") is not None:
+            if record.get("cost_usd") is None:
+                unpriced += 1
+            else:
+                cost += record["cost_usd"]
                 unit = max(unit or 0.0, record["cost_usd"])
-    return images, cost, unit
+    return images, cost, unit, unpriced
 
 
 def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...]) -> GenerationRequest:

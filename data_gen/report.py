@@ -12,9 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import datetime
-import io
 from pathlib import Path
 from typing import Any
 
@@ -117,17 +115,14 @@ def data_uri(path: str | None, size: int) -> str | None:
     """A small JPEG thumbnail as a ``data:`` URI, or None when the file cannot be read."""
     if not path:
         return None
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from echo4o_eval.judges.vlm_messages import data_url, encode_image
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            buffer = io.BytesIO()
-            image.save(buffer, "JPEG", quality=80)
+        return data_url(*encode_image(path, max_side=size))
     except (OSError, UnidentifiedImageError):
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def gallery(config: SynthConfig, max_items: int) -> tuple[list[dict], int, dict[str, int]]:
@@ -135,14 +130,10 @@ def gallery(config: SynthConfig, max_items: int) -> tuple[list[dict], int, dict[
     store = RecordStore(config.work_dir)
     items, total, counts = [], 0, {}
     try:
-        for stage in ("generate", "check", "filter"):
-            store.refresh(stage)
-        for plan in store.iterate("plan"):
+        for row in store.joined("plan", ("generate", "check", "filter")):
+            plan, gen, check, kept = row["plan"], row["generate"], row["check"], row["filter"]
             if plan["subset"] == "subject":
                 continue
-            gen = store.get("generate", plan["id"], refresh=False)
-            check = store.get("check", plan["id"], refresh=False)
-            kept = store.get("filter", plan["id"], refresh=False)
             result, reason = outcome(plan, gen, check, kept)
             counts[result] = counts.get(result, 0) + 1
             total += 1

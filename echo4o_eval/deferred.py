@@ -76,7 +76,7 @@ class DeferredModel(_Deferred):
     generates = True
 
     def __init__(self, spec: str, options: Mapping[str, Any], identity: Mapping[str, Any],
-                 kind: str = "", source: str = "") -> None:
+                 kind: str, source: str) -> None:
         super().__init__(spec, options)
         self._identity = dict(identity)
         self.kind, self.source = kind, source  # e.g. ("diffusers", "/ckpt/sd3")
@@ -84,7 +84,8 @@ class DeferredModel(_Deferred):
     def _factory(self):
         from echo4o_eval.factories import make_model
 
-        return make_model(self.spec, self.options)
+        # the kind is known: a bare path or Hub id is not recognised (listed on the Hub) again
+        return make_model(f"{self.kind}:{self.source}", self.options)
 
     def identity(self) -> dict[str, Any]:
         """The weights' identity, known without loading them."""
@@ -137,7 +138,7 @@ def deferred_model(spec: str, options: Mapping[str, Any]):
         return None
     if name not in DEFERRED_MODELS or not argument:
         return None
-    return DeferredModel(spec, options, source_identity(argument, options.get("revision")), name, argument)
+    return DeferredModel(spec, options, source_identity(argument), name, argument)
 
 
 def deferred_judge(spec: str, options: Mapping[str, Any]):

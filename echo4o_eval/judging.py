@@ -4,7 +4,8 @@ The runner hands :func:`judge_and_score` the (sample, generation) pairs that sti
 score. With a judge that streams (``judge_stream``, the API judges), every image is one group
 of requests: images are prepared in the judge's thread pool while other requests are in
 flight, there is no batch barrier, and each image's score record is written (append-only,
-fsync'd) the moment its last judgement arrives, so a killed run loses no finished judgement.
+flushed to the OS) the moment its last judgement arrives, so a killed process loses no finished
+judgement; the store fsyncs within 0.2 s (``RunWriter.sync_interval``) and on close.
 Other judges (detectors on a GPU) are called in batches of ``batch_size`` images and each
 batch's records are written as it returns.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BAGEL_ALIASES = ("echo4o", "bagel")
+from echo4o_eval.models.hub import ALIASES  # the short names and official repos of Bagel/Echo-4o
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def is_bagel_model(model: str) -> bool:
     (True, True, False)
     """
     text = model.strip().lower()
-    return text.startswith("bagel:") or text in BAGEL_ALIASES or text in ("yejy53/echo-4o", "bytedance-seed/bagel-7b-mot")
+    return text.startswith("bagel:") or text in ALIASES or text in (r.lower() for r in ALIASES.values())
 
 
 def paper_differences(benchmark: str, *, model: str, judge: str | None, mode: str = "default",

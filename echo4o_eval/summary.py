@@ -92,7 +92,8 @@ def _run_failure_causes(run_dir) -> list[tuple[str, str, int]]:
         return []
     causes = failure_causes(data.ordered_scores())
     options = data.manifest.get("judge_options") or {}
-    judge = (data.manifest.get("judge") or {}).get("spec", "") if isinstance(data.manifest.get("judge"), dict) else ""
+    judge = data.manifest.get("judge")
+    judge = judge.get("spec", "") if isinstance(judge, dict) else ""
     if str(judge).startswith("openai:"):  # say which server the API errors came from
         server = options.get("base_url") or "the OpenAI API"
         causes = [(status, f"{cause} (judge {judge} at {server})" if status == "judge_error" else cause, n)

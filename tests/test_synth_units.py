@@ -221,6 +221,19 @@ def test_budget_is_split_over_ranks_after_what_was_spent():
     assert shares[1].allowance(10) == 0 and "max_images reached (4 images paid)" in shares[1].stopped
 
 
+def test_budget_never_counts_unpriced_paid_images_as_free():
+    from echo4o_eval.data_gen.generate import Budget
+    from echo4o_eval.distributed import RankInfo
+
+    rank = RankInfo(0, 1, 0)
+    no_price = load_synth_config(None, ["generate.max_cost=1.0"])
+    budget = Budget(no_price, rank, spent_images=1, spent_cost=0.0, unit_cost=None, unpriced_images=1)
+    assert budget.allowance(5) == 0 and "1 image(s) already paid for have no price" in budget.stopped
+    priced = load_synth_config(None, ["generate.max_cost=1.0", "generate.price_per_image=0.25"])
+    budget = Budget(priced, rank, spent_images=2, spent_cost=0.0, unit_cost=None, unpriced_images=2)
+    assert budget.max_cost == pytest.approx(0.5) and budget.allowance(5) == 2  # charged at $0.25 each
+
+
 def test_synth_evaluate_scores_the_kept_instruction_set_through_evaluate(tmp_path, fake_openai, data_dir):
     server = fake_openai(responder=chat_responder, image_maker=patterned_png)
     detections = tmp_path / "detections.jsonl"

@@ -52,11 +52,14 @@ class InLoopEvaluator:
         self._judge = None  # built at the first evaluation, reused by every later one
 
     def judge(self):
-        """The judge of ``eval.judge``, loaded once (detector weights are not reloaded per step)."""
+        """The judge of ``eval.judge`` (null: the benchmark's default), loaded once (detector
+        weights are not reloaded per step)."""
         if self._judge is None:
             from echo4o_eval.factories import make_judge
+            from echo4o_eval.spec import get_benchmark
 
-            self._judge = make_judge(self.settings.judge, dict(self.settings.judge_options))
+            spec = self.settings.judge or get_benchmark(self.settings.benchmark).default_judge
+            self._judge = make_judge(spec, dict(self.settings.judge_options))
         return self._judge
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from echo4o_eval.config import to_plain
+from echo4o_eval.config import dump_config, to_plain
 from echo4o_eval.training.checkpoints import (checkpoint_name, prune_checkpoints, read_trainer_state,
                                               resolve_resume, write_trainer_state)
 from echo4o_eval.training.monitor import append_record, model_flops_utilisation, peak_flops, trackers
@@ -165,7 +165,7 @@ def train(config) -> TrainResult:
     output.mkdir(parents=True, exist_ok=True)
     log_path = output / "train_log.jsonl"
     if accelerator.is_main_process:
-        (output / "config.yaml").write_text(_config_yaml(config))
+        (output / "config.yaml").write_text(dump_config(config))
     if accelerator.trackers is not None and trackers(run.report_to):
         accelerator.init_trackers(output.name or "train", config=_flat(to_plain(config)))
 
@@ -191,7 +191,7 @@ def train(config) -> TrainResult:
     last_step = min(run.max_steps, run.stop_at or run.max_steps)
     while step < last_step:
         started = time.perf_counter()
-        losses, grad_norm, tokens = [], None, 0
+        losses, grad_norm = [], None
         for _ in range(accum):
             batch = next(iterator)
             with accelerator.accumulate(transformer):
@@ -216,8 +216,8 @@ def train(config) -> TrainResult:
         record = {"type": "train", "step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
                   "grad_norm": None if grad_norm is None else float(grad_norm), "samples_per_s": samples_per_s}
         if peak:
-            tokens = backend.tokens_per_sample(layout)
-            record["mfu"] = model_flops_utilisation(parameter_count, tokens, samples_per_s, peak, accelerator.num_processes)
+            record["mfu"] = model_flops_utilisation(parameter_count, backend.tokens_per_sample(layout), samples_per_s,
+                                                    peak, accelerator.num_processes)
         result.losses.append(mean_loss)
         if accelerator.is_main_process:
             append_record(log_path, record)
@@ -295,9 +295,3 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return flat
-
-
-def _config_yaml(config) -> str:
-    from echo4o_eval.config import dump_config
-
-    return dump_config(config)

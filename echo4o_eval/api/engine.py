@@ -177,6 +177,7 @@ class ApiEngine:
         self.prices = load_prices(config.prices)
         self.totals: dict[str, float] = {
             "calls": 0, "retries": 0, "cache_hits": 0, "replies": 0, "cost_usd": 0.0,
+            "unpriced_replies": 0,  # replies fetched with no known price (not in cost_usd)
             "throttled": 0, "peak_in_flight": 0, "lowest_limit": float(max(1, config.concurrency)),
         }
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None

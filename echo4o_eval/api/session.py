@@ -213,7 +213,10 @@ class Session:
                 _add_usage(engine.usage, reply.get("usage"))
                 _add_usage(result.usage, reply.get("usage"))
                 cost = estimate_cost(engine.prices, engine.config.model, reply.get("usage") or {})
-                engine.totals["cost_usd"] += cost or 0.0
+                if cost is None:  # no known price: counted, not added as $0
+                    engine.totals["unpriced_replies"] += 1
+                else:
+                    engine.totals["cost_usd"] += cost
                 result.cost_usd = None if cost is None or result.cost_usd is None else result.cost_usd + cost
                 if engine.cache is not None:
                     engine.cache.put(key, slot, reply, kind=call.kind)

@@ -299,13 +299,13 @@ class DetectorJudge:
         items, where = [], []
         for n, (request, image, found) in enumerate(zip(requests, images, instances)):
             wanted = set(request.color_classes)
+            palette = tuple(request.params.get("colors") or ())
             per_class: dict[str, list[int]] = {}
             for k, inst in enumerate(found):
                 if inst.class_name in wanted and inst.score >= self.color_min_score:
                     per_class.setdefault(inst.class_name, []).append(k)
             for name, indices in per_class.items():
                 indices.sort(key=lambda k: -found[k].score)
-                palette = tuple(request.params.get("colors") or ())
                 for k in indices[: self.color_max_per_class]:
                     items.append(_color_item(image, found[k], palette))
                     where.append((n, k))

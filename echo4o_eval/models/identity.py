@@ -125,14 +125,15 @@ def hub_identity(repo_id: str, revision: str | None = None) -> dict[str, Any]:
     return {"kind": "hub", "repo_id": repo_id, "revision": revision, "sha": sha}
 
 
-def source_identity(source: str, revision: str | None = None) -> dict[str, Any]:
-    """Identity of a ``diffusers``/``bagel`` source: a local path's signature or a hub id's sha."""
+def source_identity(source: str) -> dict[str, Any]:
+    """Identity of a ``diffusers``/``bagel`` source: a local path's signature or a hub id's sha
+    (of the ``@REV`` the spec pins, else ``main``)."""
     if Path(source).expanduser().exists():
         return checkpoint_signature(source)
     from echo4o_eval.models.hub import expand_alias, split_revision
 
     repo_id, pinned = split_revision(expand_alias(source))  # "echo4o", "ORG/NAME@REV"
-    return hub_identity(repo_id, revision or pinned)
+    return hub_identity(repo_id, pinned)
 
 
 def identity_of(model: Any, model_id: str | None = None, step: int | None = None,

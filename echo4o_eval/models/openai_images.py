@@ -124,7 +124,7 @@ class OpenAIImageModel:
 
     def _failed(self, request: GenerationRequest, status: Status, error: str, result=None) -> Generation:
         return Generation(request.sample_id, request.image_index, request.seed, status, error=error,
-                          params=self._used(request), usage=dict(result.usage) if result else {},
+                          params=self._used(request), usage=_usage(result) if result else {},
                           cost_usd=result.cost_usd if result else None)
 
     def _used(self, request: GenerationRequest) -> dict[str, Any]:
@@ -156,9 +156,8 @@ class OpenAIImageModel:
                 os.replace(tmp, target)
         except Exception as exc:  # a malformed image reply is this sample's failure, not the run's
             return self._failed(request, Status.GENERATION_ERROR, f"bad image in reply: {exc}", result)
-        usage = {**result.usage, "api_calls": result.calls, "cached": result.cached}
         return Generation(request.sample_id, request.image_index, request.seed, Status.OK,
-                          image_path=str(target), params=self._used(request), usage=usage,
+                          image_path=str(target), params=self._used(request), usage=_usage(result),
                           cost_usd=result.cost_usd)
 
     def describe(self) -> dict[str, Any]:
@@ -169,6 +168,12 @@ class OpenAIImageModel:
     def close(self) -> None:
         """Close the API engine (its reply cache)."""
         self.engine.close()
+
+
+def _usage(result: CallResult) -> dict[str, Any]:
+    """Tokens of the replies fetched now, and the requests the server received (paid even
+    when the generation then failed)."""
+    return {**result.usage, "api_calls": result.calls, "cached": result.cached}
 
 
 def make_openai_image_model(argument: str, options: Mapping[str, Any]) -> OpenAIImageModel:

@@ -62,10 +62,6 @@ class Recipe:
     index: int = 0
 
 
-#: One pinned official text: the script it is read from, how to find it, sha256 of its UTF-8.
-OfficialText = tuple  # (Script, Recipe, str)
-
-
 def official_prompts() -> dict[str, tuple]:
     """Every pinned official text by name, gathered from the registered benchmarks (each
     benchmark's ``official_texts``: built-in ones keep theirs in ``benchmarks/<id>/prompts.py``).

@@ -309,12 +309,14 @@ def baseline_targets(views, directory: Path, overwrite: bool) -> list[tuple[Path
         text = json.dumps(view.to_baseline(), ensure_ascii=False) + "\n"
         state = "new"
         if target.exists():
+            written = json.loads(text)
             try:
-                same = json.loads(target.read_text(encoding="utf-8")).get("scores") == json.loads(text)["scores"]
-                old_manifest = json.loads(target.read_text(encoding="utf-8")).get("manifest")
+                old = json.loads(target.read_text(encoding="utf-8"))
+                same = (old.get("scores") == written["scores"]
+                        and old.get("manifest") == written["manifest"])
             except (OSError, ValueError, AttributeError):
-                same, old_manifest = False, None
-            if same and old_manifest == json.loads(text)["manifest"]:
+                same = False
+            if same:
                 state = "unchanged"
             elif not overwrite:
                 raise RunInputError(f"--baseline: {target} exists with other content (from another run "

@@ -28,7 +28,7 @@ from echo4o_eval.report import plots
 from echo4o_eval.report.gallery import (
     diff_rows, gallery_items, image_file, item_value, prompt_means, reference_files,
 )
-from echo4o_eval.report.leaderboard import Entry, build_leaderboard, format_value, full_scale
+from echo4o_eval.report.leaderboard import Entry, _spec, build_leaderboard, format_value, full_scale
 from echo4o_eval.report.runs import RunView, load_view
 from echo4o_eval.report.thumbs import FULL_IMAGE_MODES, Thumbnails, full_image
 from echo4o_eval.records.types import Status
@@ -172,8 +172,6 @@ def _step_curves(views, results) -> list[dict]:
     for (bench, variant, model, judge), members in groups.items():
         if len({v.step for v, _ in members}) < 2:
             continue
-        from echo4o_eval.report.leaderboard import _spec
-
         spec = _spec(members[0][1].benchmark)
         metric = spec.primary_metric if spec else next(iter(members[0][1].metrics))
         unit = spec.metric(metric).unit if spec else "score"

@@ -167,21 +167,11 @@ def _coverage_row(baseline, new, max_drop: float) -> MetricComparison:
                             regression=regression, verdict=verdict, gated=True)
 
 
-def _metric_spec(benchmark_id: str, metric: str):
-    from echo4o_eval.spec import SpecError, get_benchmark
-
+def _metric_spec(bench_spec, metric: str):
+    """``metric``'s MetricSpec in ``bench_spec`` (None when either is unknown)."""
     try:
-        return get_benchmark(benchmark_id).metric(metric)
-    except (KeyError, SpecError):
-        return None
-
-
-def _primary_of(benchmark_id: str) -> str | None:
-    from echo4o_eval.spec import SpecError, get_benchmark
-
-    try:
-        return get_benchmark(benchmark_id).primary_metric
-    except (KeyError, SpecError):
+        return None if bench_spec is None else bench_spec.metric(metric)
+    except KeyError:
         return None
 
 
@@ -264,6 +254,7 @@ def compare_runs(
     ``aggregate``, ``direction(benchmark, metric)``, ``primary`` and ``unit`` default to the
     benchmark spec of the new run.
     """
+    from echo4o_eval.report.leaderboard import _spec
     from echo4o_eval.statistics.basic import holm
     from echo4o_eval.statistics.jackknife import paired_changes
 
@@ -274,15 +265,16 @@ def compare_runs(
         notes.append("evaluator options differ between the runs")
     bench = new.benchmark_id
     aggregate = aggregate or new.aggregate_function()
+    bench_spec = _spec(bench)  # looked up once, not per metric row
     if direction is None:
         def direction(_bench: str, metric: str) -> bool | None:
             """Whether higher is better for ``metric`` in the new run's spec (None: unknown)."""
-            spec = _metric_spec(bench, metric)
+            spec = _metric_spec(bench_spec, metric)
             return None if spec is None else spec.higher_is_better
-    primary = primary or _primary_of(bench)
+    primary = primary or (bench_spec.primary_metric if bench_spec else None)
     if primary is None:
         raise RunInputError(f"{new.name}: benchmark {bench!r} is unknown here; cannot tell its primary metric")
-    spec = _metric_spec(bench, primary)
+    spec = _metric_spec(bench_spec, primary)
     unit = unit or (spec.unit if spec else "fraction")
     if max_drop is None:
         max_drop = default_max_drop(unit)
@@ -317,7 +309,7 @@ def compare_runs(
         gated = is_primary or (gate_tags and i in adjusted)
         verdict, regression = "n/a", False
         if c.delta is not None and hib is not None:
-            metric_unit = (_metric_spec(bench, c.metric) or spec)
+            metric_unit = (_metric_spec(bench_spec, c.metric) or spec)
             row_drop = max_drop * SCALES.get(getattr(metric_unit, "unit", unit), 1.0) / SCALES.get(unit, 1.0)
             p = adjusted.get(i) if c.tag else p_one.get(i)
             verdict, regression = _verdict(-c.delta if hib else c.delta, row_drop, p, alpha, gated)
