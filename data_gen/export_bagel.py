@@ -5,13 +5,14 @@
   Bagel's ``t2i_pretrain`` loader reads them.
 * Multi-reference -> ``bagel/multi_reference/part-NNNNN.parquet`` with ``image_list`` (references
   first, target last, encoded bytes) and ``instruction_list`` (``[[instruction]]``).
-* ``bagel/parquet_info/<name>.json``: per file ``{"num_row_groups", "num_rows"}`` (keyed by the
-  file's absolute path), which the edit loader needs (the snippet registers it for the
-  multi-reference data); row groups are sized so that every one of ``gpus x workers``
-  data-loader workers gets at least one, and the t2i data (which Bagel's t2i loader shards by
-  file) is cut into at least that many files.
-* ``bagel/dataset_info.py.txt`` and ``bagel/data_config.yaml``: the snippets that register the
-  data in Bagel's ``DATASET_INFO`` and a training data config.
+* Row groups are sized so that every one of ``gpus x workers`` data-loader workers gets at
+  least one, and the t2i data (which Bagel's t2i loader shards by file) is cut into at least
+  that many files.
+* ``bagel/parquet_info/<kind>.json``, ``bagel/dataset_info.py.txt`` (lines to append to Bagel's
+  ``data/dataset_info.py``) and ``bagel/data_config.yaml`` (a training data config): written by
+  :class:`~echo4o_eval.data_gen.bagel_registration.BagelRegistration`, the same writer
+  ``echo4o-eval bagel-recipe`` uses, so both name the data ``echo4o_synth_t2i`` and
+  ``echo4o_synth_multi_reference``.
 * Samples whose token count at the training resolution exceeds ``max_tokens_per_sample`` (Bagel
   silently skips them) are counted and named in the summary; ``shrink_references_to`` re-encodes
   references smaller.
@@ -33,6 +34,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+from echo4o_eval.data_gen.bagel_registration import DATASET_NAMES, BagelRegistration
 from echo4o_eval.data_gen.config import BagelExport
 
 VAE_STRIDE = 16  # VAE downsampling 8 x latent patch 2
@@ -175,56 +177,18 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
         if tokens > settings.max_tokens_per_sample:
             over_limit.append({"id": sample["id"], "tokens": tokens})
     info = {name: writer.close() for name, writer in writers.items()}
-    info_dir = root / "parquet_info"
-    info_dir.mkdir(parents=True, exist_ok=True)
-    for name, files in info.items():
-        (info_dir / f"{name}.json").write_text(json.dumps(files, indent=2), encoding="utf-8")
-    warnings = _warnings(rows, info, over_limit, settings)
-    _write_snippets(root, rows, info)
-    return {"rows": rows, "files": {k: len(v) for k, v in info.items()},
-            "row_groups": {k: sum(f["num_row_groups"] for f in v.values()) for k, v in info.items()},
-            "over_token_limit": len(over_limit), "over_token_limit_ids": [o["id"] for o in over_limit[:50]],
-            "warnings": warnings}
-
-
-def _warnings(rows, info, over_limit, settings: BagelExport) -> list[str]:
-    out = []
-    slots = settings.gpus * settings.workers
-    for name, files in info.items():
-        groups = sum(f["num_row_groups"] for f in files.values())
-        units, what = (len(files), "files") if name == "t2i" else (groups, "row groups")
-        if rows[name] and units < slots:
-            out.append(f"{name}: {units} {what} for {settings.gpus} GPUs x {settings.workers} workers "
-                       f"= {slots} readers; some readers get no data (too few samples)")
+    registration = BagelRegistration({kind: (root / kind).resolve() for kind in info}, info)
+    readers = settings.gpus * settings.workers
+    registration.write(root, readers=readers, by="echo4o-eval synth export", dataset_info_name="dataset_info.py.txt",
+                       config_name="data_config.yaml")
+    warnings = registration.reader_warnings(readers, f"{settings.gpus} GPUs x {settings.workers} workers")
     if over_limit:
         hint = ("set export.bagel.shrink_references_to (e.g. 512) to re-encode references smaller"
                 if not settings.shrink_references_to else "shrink references further or raise the limit")
-        out.append(f"{len(over_limit)} sample(s) exceed max_tokens_per_sample={settings.max_tokens_per_sample} "
-                   f"at the training resolution; Bagel's loader skips them silently; {hint}")
-    return out
-
-
-def _write_snippets(root: Path, rows: dict[str, int], info: dict[str, dict]) -> None:
-    t2i_dir, multi_dir = (root / "t2i").resolve(), (root / "multi_reference").resolve()
-    info_dir = (root / "parquet_info").resolve()
-    snippet = (
-        "# Add to DATASET_INFO in Bagel's data/dataset_info.py\n"
-        "'t2i_pretrain': {\n"
-        f"    'echo4o_synth_t2i': {{'data_dir': '{t2i_dir}', 'num_files': {len(info['t2i'])}, "
-        f"'num_total_samples': {rows['t2i']}}},\n}},\n"
-        "'unified_edit': {\n"
-        f"    'echo4o_synth_multi_reference': {{'data_dir': '{multi_dir}', "
-        f"'num_files': {len(info['multi_reference'])}, 'num_total_samples': {rows['multi_reference']}, "
-        f"'parquet_info_path': '{info_dir / 'multi_reference.json'}'}},\n}},\n")
-    (root / "dataset_info.py.txt").write_text(snippet, encoding="utf-8")
-    config = (
-        "# A Bagel training data config using the exported data (num_used_data: parquet files read;\n"
-        "# `echo4o-eval bagel-recipe` sizes it for your GPU and worker count)\n"
-        "t2i_pretrain:\n  dataset_names: [echo4o_synth_t2i]\n"
-        "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
-        f"  is_mandatory: true\n  num_used_data: [{len(info['t2i'])}]\n  weight: 1\n"
-        "unified_edit:\n  dataset_names: [echo4o_synth_multi_reference]\n"
-        "  image_transform_args: {image_stride: 16, max_image_size: 1024, min_image_size: 512}\n"
-        "  vit_image_transform_args: {image_stride: 14, max_image_size: 980, min_image_size: 378}\n"
-        f"  is_mandatory: true\n  num_used_data: [{len(info['multi_reference'])}]\n  weight: 1\n")
-    (root / "data_config.yaml").write_text(config, encoding="utf-8")
+        warnings.append(f"{len(over_limit)} sample(s) exceed max_tokens_per_sample={settings.max_tokens_per_sample} "
+                        f"at the training resolution; Bagel's loader skips them silently; {hint}")
+    return {"rows": rows, "files": {k: len(v) for k, v in info.items()},
+            "row_groups": {k: sum(f["num_row_groups"] for f in v.values()) for k, v in info.items()},
+            "over_token_limit": len(over_limit), "over_token_limit_ids": [o["id"] for o in over_limit[:50]],
+            "dataset_names": {kind: DATASET_NAMES[kind] for kind in registration.kinds},
+            "warnings": warnings}

@@ -107,8 +107,9 @@ def test_bagel_recipe_files_are_valid(tmp_path):
             entry = info[group][name]
             assert (tmp_path / "synth" / "bagel").resolve() in __import__("pathlib").Path(entry["data_dir"]).parents
             assert entry["num_files"] == 1
-    assert "parquet_info_path" not in info["t2i_pretrain"]["echo4o_t2i"]
-    assert info["unified_edit"]["echo4o_multi_reference"]["num_total_samples"] == 3
+    assert "parquet_info_path" not in info["t2i_pretrain"]["echo4o_synth_t2i"]
+    assert info["unified_edit"]["echo4o_synth_multi_reference"]["num_total_samples"] == 3
+    assert info["unified_edit"]["echo4o_synth_multi_reference"]["parquet_info_path"] == str(recipe.files["parquet_info"])
     parquet_info = json.loads(recipe.files["parquet_info"].read_text())
     (path, counts), = parquet_info.items()
     assert path == str((export / "multi_reference" / "part-0.parquet").resolve())

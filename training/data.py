@@ -46,11 +46,13 @@ class DataError(ValueError):
 
 @dataclass
 class RawSample:
-    """One decoded sample: the output image, its references (maybe none), caption alternatives."""
+    """One decoded sample: the output image, its references (maybe none), caption alternatives,
+    and the sample's ``id`` when the source has one (data_gen's exports do), for tracing."""
 
     target: Any  # PIL.Image (RGB)
     references: list[Any]
     captions: tuple[str, ...]
+    id: str | None = None
 
 
 def caption_alternatives(value: Any) -> tuple[str, ...]:
@@ -166,7 +168,7 @@ class BagelParquet:
     def load(self, i: int) -> RawSample:
         row, kind, where = self._row(i)
         if kind == "t2i":
-            return RawSample(_rgb(row["image"], where), [], _captions(row["captions"], where))
+            return RawSample(_rgb(row["image"], where), [], _captions(row["captions"], where), row.get("id"))
         images = row["image_list"] or []
         if len(images) < 2:
             raise DataError(f"{where}: image_list holds {len(images)} image(s); references then the target expected")
@@ -174,7 +176,7 @@ class BagelParquet:
         last = instructions[-1] if instructions else None
         return RawSample(_rgb(images[-1], f"{where} target"),
                          [_rgb(x, f"{where} reference {k + 1}") for k, x in enumerate(images[:-1])],
-                         _captions(last, where))
+                         _captions(last, where), row.get("id"))
 
 
 def _captions(value: Any, where: str) -> tuple[str, ...]:
@@ -225,7 +227,7 @@ class OmniGen2Jsonl:
         references = [_rgb(self._path(p, folder), f"{where} input image {k + 1}")
                       for k, p in enumerate(record.get("input_images") or [])]
         return RawSample(_rgb(self._path(record["output_image"], folder), f"{where} output_image"), references,
-                         _captions(record["instruction"], where))
+                         _captions(record["instruction"], where), record.get("id"))
 
 
 class HuggingFaceRows:
@@ -264,7 +266,8 @@ class HuggingFaceRows:
         for column in self.alternative_columns:  # original prompt beside the rewritten one
             captions += tuple(c for c in caption_alternatives(row[column]) if c not in captions)
         return RawSample(_rgb(row[self.image_column], where),
-                         [_rgb(x, f"{where} reference {k + 1}") for k, x in enumerate(references)], captions)
+                         [_rgb(x, f"{where} reference {k + 1}") for k, x in enumerate(references)], captions,
+                         row.get("id"))
 
 
 def detect_format(source: str) -> str:
