@@ -345,7 +345,8 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
     if data.problems:
         result = dataclasses.replace(result, notes=(*result.notes, (
             f"{len(data.problems)} record line(s) of the run store were skipped; first: {data.problems[0]}")))
-    usage = _usage_totals([*data.judgements.values(), *data.earlier_judgements()], data.generations.values())
+    usage = _usage_totals([*data.judgements.values(), *data.earlier_judgements()],
+                          [*data.generations.values(), *data.earlier_generations()])
     store.write_result(result, {"usage": usage, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     extra_outputs = getattr(evaluator, "extra_outputs", None)
     if extra_outputs is not None:
@@ -359,10 +360,13 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
 
 
 def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
-    """API usage and cost of the whole run; calls without a known price are counted, not $0."""
+    """API usage and cost of the whole run, failed attempts that retries replaced included
+    (they were sent, and possibly paid); calls without a known price are counted, not $0.
+    ``generation_calls`` are the image requests the server received."""
     totals: dict[str, Any] = {"judge_calls": 0, "judge_cached": 0, "prompt_tokens": 0,
-                              "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_cost_usd": 0.0,
-                              "unpriced_judgements": 0, "unpriced_generations": 0}
+                              "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_calls": 0,
+                              "generation_cost_usd": 0.0, "unpriced_judgements": 0,
+                              "unpriced_generations": 0}
     for judgements in judgement_lists:
         for j in judgements:
             calls = int(j.usage.get("api_calls", 0) or 0)  # requests the server received
@@ -375,8 +379,10 @@ def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
             else:
                 totals["judge_cost_usd"] += j.cost_usd
     for g in generations:  # local models have no cost; an API call without a price is counted
+        calls = int(g.usage.get("api_calls", 0) or 0)
+        totals["generation_calls"] += calls
         if g.cost_usd is not None:
             totals["generation_cost_usd"] += g.cost_usd
-        elif int(g.usage.get("api_calls", 0) or 0) > 0:
+        elif calls > 0:
             totals["unpriced_generations"] += 1
     return totals

@@ -31,7 +31,8 @@ options the user set explicitly win over them. ``Judgement.parsed[0]`` is the va
 (the vote-combined value when votes > 1, followed by each vote's value); ``replies`` keeps
 every raw reply text, re-asks included. ``usage`` holds ``api_calls`` (requests sent now),
 ``cached_replies`` and the tokens of the replies fetched now; ``cost_usd`` is what they cost
-(0 for cached replies).
+(0 for cached replies). A reply with no content but a ``refusal`` (OpenAI's structured
+refusal) makes the judgement ``refused`` with the refusal text as its error; it is not re-asked.
 
 Example:
     >>> judge = make_openai_judge("gpt-4.1", {"votes": "3", "cache": "off"})
@@ -117,6 +118,30 @@ def reply_text(reply: Mapping[str, Any]) -> str:
     if not isinstance(content, str) or not content.strip():
         raise ValueError("empty reply")
     return content
+
+
+def reply_refusal(reply: Mapping[str, Any]) -> str | None:
+    """The model's refusal text when a chat completion has no content but a ``refusal``
+    (OpenAI's structured refusal); None otherwise.
+
+    >>> reply_refusal({"choices": [{"message": {"content": None, "refusal": "I can't help"}}]})
+    "I can't help"
+    >>> reply_refusal({"choices": [{"message": {"content": "yes", "refusal": None}}]}) is None
+    True
+    """
+    try:
+        message = reply["choices"][0]["message"]
+        content, refusal = message.get("content"), message.get("refusal")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if isinstance(content, str) and content.strip():
+        return None  # an answer was given: it is what counts
+    return refusal.strip() if isinstance(refusal, str) and refusal.strip() else None
+
+
+class Refusal(str):
+    """Validated value of a reply that was a refusal (never parsed, never re-asked: asking
+    again rarely changes a refusal and is paid each time)."""
 
 
 class OpenAIJudge:
@@ -210,7 +235,11 @@ class OpenAIJudge:
         parse = request.parse
 
         def validate(reply):
-            """The reply's text, parsed by the request's parser when it has one."""
+            """The reply's text, parsed by the request's parser when it has one (a
+            :class:`Refusal` when the model refused)."""
+            refusal = reply_refusal(reply)
+            if refusal is not None:
+                return Refusal(refusal)
             text = reply_text(reply)
             return parse(text) if parse is not None else text
 
@@ -280,13 +309,14 @@ class OpenAIJudge:
                 usage[name] = usage.get(name, 0) + value
             cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
             if result.status != "ok":
-                failures.append(result)
+                failures.append((_STATUS.get(result.status, Status.JUDGE_ERROR), result.error))
+            elif isinstance(result.value, Refusal):
+                failures.append((Status.REFUSED, f"refused by the judge model: {result.value}"))
         common = dict(key=request.key, judge_id=self.id, replies=tuple(replies), prompt_hash=phash,
                       usage=usage, cost_usd=cost, cached=all(r.cached for r in results))
         if failures:  # any vote failing fails the judgement: nothing is guessed from a subset
-            first = failures[0]
-            return Judgement(status=_STATUS.get(first.status, Status.JUDGE_ERROR),
-                             error=first.error, **common)
+            status, error = failures[0]
+            return Judgement(status=status, error=error, **common)
         values = [r.value for r in results]
         parsed = tuple(values) if len(values) == 1 else (
             combine_votes(values, self.options["vote_rule"]), *values)
@@ -296,9 +326,7 @@ class OpenAIJudge:
         """Settings for the manifest (the key's variable name, never the key)."""
         out = {"id": self.id, "kind": self.kind, "model": self.model,
                **{k: v for k, v in self.options.items() if k != "prices"}}
-        out["engine"] = self.engine.describe()
-        out["usage"] = dict(self.engine.usage)
-        out["totals"] = dict(self.engine.totals)
+        out["engine"] = self.engine.describe()  # settings only: usage and cost go to result.json
         return out
 
     def close(self) -> None:

@@ -18,7 +18,10 @@ A record key is (model, benchmark@version, sample id, image index, seed, fingerp
 Generation records carry the *generation* fingerprint (model, prompts, seeds, generation
 parameters), score records the full one (plus judge and scoring options), so a
 ``--generate-only`` run can later be judged in place. When a key has several records (a
-failed image retried on resume) the last one wins. A process killed at any point leaves at
+failed image retried on resume) the last one wins (an ``ok`` image over a failure, a score over
+one of an earlier retry round, whatever shard holds them); the generation records it replaced
+stay in ``RunData.earlier_generation_records``, so a paid failed attempt still counts in the
+run's usage. A process killed at any point leaves at
 most one partial last line, which is ignored on reading and cut off before the next append.
 Lines are decoded one by one: a line with invalid UTF-8, a line that is not JSON and JSON that
 is not a record are skipped, each noted as ``file:line: what`` in ``RunData.problems``.
@@ -55,6 +58,7 @@ from echo4o_eval.records.types import (
     Judgement,
     Sample,
     SampleScore,
+    Status,
     to_json,
 )
 
@@ -168,11 +172,18 @@ class RunData:
     problems: list[str] = field(default_factory=list)  # "file:line: what" for each skipped line
     attempts: dict[tuple[str, int], int] = field(default_factory=dict)  # retry round of a score
     earlier: dict[tuple[str, int], list] = field(default_factory=dict)  # failed attempts (audit)
+    # generation records that a later one for the same image replaced (a retried failure,
+    # possibly paid): kept for audit and counted in the run's usage
+    earlier_generation_records: dict[tuple[str, int], list[Generation]] = field(default_factory=dict)
 
     def earlier_judgements(self) -> list[list[Judgement]]:
         """The judgements of failed attempts that retries replaced (usage counts them too)."""
         return [[Judgement.from_json(j) for j in attempt.get("judgements", [])]
                 for attempts in self.earlier.values() for attempt in attempts]
+
+    def earlier_generations(self) -> list[Generation]:
+        """The generation attempts that retries replaced (usage counts their calls and cost)."""
+        return [g for attempts in self.earlier_generation_records.values() for g in attempts]
 
     def ordered_scores(self) -> list[SampleScore]:
         """Scores ordered like the samples (benchmark file order), then by image index."""
@@ -435,7 +446,8 @@ class RunStore:
                     yield record
 
     def load(self) -> RunData:
-        """Read the whole run; when a key has several records the last one wins (retries)."""
+        """Read the whole run; when a key has several records, see :func:`_add_generation`
+        and :func:`_add_score` for the one that wins (the earlier ones stay for audit and usage)."""
         data = RunData(
             run_dir=self.run_dir, manifest=self.read_manifest(), samples=self.read_samples()
         )
@@ -461,11 +473,9 @@ class RunStore:
                 data.problems.append(f"{where}: malformed {kind} record ({exc!r}), ignored")
                 continue
             if kind == "generation":
-                data.generations[ident] = generation
+                _add_generation(data, ident, generation)
             else:
-                data.scores[ident], data.judgements[ident] = score, judgements
-                data.attempts[ident] = attempt
-                data.earlier[ident] = list(record.get("earlier") or [])
+                _add_score(data, ident, score, judgements, attempt, record.get("earlier"))
         data.skipped_lines = len(data.problems)
         result_path = self.run_dir / "result.json"
         if result_path.exists():
@@ -485,6 +495,32 @@ class RunStore:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+def _add_generation(data: RunData, ident: tuple[str, int], generation: Generation) -> None:
+    """Record ``generation`` for ``ident``; a record it replaces is kept as an earlier attempt.
+    The later record wins, except that a failure never replaces an ``ok`` image: an ok image is
+    never generated again, so it is the newest even when shards of launches with another number
+    of processes are read in the wrong order."""
+    current = data.generations.get(ident)
+    if current is not None and current.status is Status.OK and generation.status is not Status.OK:
+        data.earlier_generation_records.setdefault(ident, []).append(generation)
+        return
+    if current is not None:
+        data.earlier_generation_records.setdefault(ident, []).append(current)
+    data.generations[ident] = generation
+
+
+def _add_score(data: RunData, ident: tuple[str, int], score: SampleScore,
+               judgements: list[Judgement], attempt: int, earlier: Any) -> None:
+    """Record a score unless one of a later retry round is there: each round's record carries
+    the rounds before it in ``earlier``, so the highest round holds every judgement once,
+    whichever shard it was written to; within a round the later record wins."""
+    if attempt < data.attempts.get(ident, -1):
+        return
+    data.scores[ident], data.judgements[ident] = score, judgements
+    data.attempts[ident] = attempt
+    data.earlier[ident] = list(earlier or [])
 
 
 def _truncate_partial_line(path: Path) -> None:
