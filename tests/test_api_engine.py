@@ -166,7 +166,10 @@ def test_missing_key_for_a_hosted_provider_is_one_error_before_any_request(base_
     from echo4o_eval.api.engine import MissingApiKey
 
     monkeypatch.delenv(KEY_ENV)
+    from echo4o_eval.api import http
+
     monkeypatch.setattr(openai, "AsyncOpenAI", lambda **kw: pytest.fail("client built without a key"))
+    monkeypatch.setattr(http, "JsonClient", lambda *a, **kw: pytest.fail("client built without a key"))
     engine = ApiEngine(EngineConfig(model="gpt-4.1", base_url=base_url, api_key_env=KEY_ENV))
     with pytest.raises(MissingApiKey, match=f"set the environment variable {KEY_ENV}"):
         engine.run_all([chat(f"x{i}") for i in range(5)])

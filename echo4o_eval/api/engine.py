@@ -203,8 +203,10 @@ class ApiEngine:
         key = self._secret()
         return text.replace(key, "***") if key and len(key) >= 4 else text
 
-    def _make_client(self):
-        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+    def _make_client(self, kind: str = "chat"):
+        """A client for requests of ``kind``: our own keep-alive JSON client for direct
+        connections, the ``openai`` client through a proxy and for multipart uploads."""
+        from echo4o_eval.api.http import JsonClient, proxy_for
 
         key = self._secret()
         if key is None:
@@ -214,29 +216,28 @@ class ApiEngine:
             if not self._warned_no_key:
                 self._warned_no_key = True
                 log.warning("%s; sending requests without a key (fine for a local server)", message)
-            key = "not-needed"  # local OpenAI-compatible servers usually take no key
         if self._tls is None:  # one TLS context for every client (loading CAs takes ~0.1 s)
             import ssl
 
             self._tls = ssl.create_default_context()
-        return AsyncOpenAI(
-            api_key=key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout,
-            http_client=DefaultAsyncHttpxClient(verify=self._tls),
-        )
+        if kind == "images.edit" or proxy_for(self.config.base_url) is not None:
+            from echo4o_eval.api.openai_client import OpenAIClient
+
+            return OpenAIClient(self.config.base_url, key, self.config.timeout, self._tls)
+        return JsonClient(self.config.base_url, key, self.config.timeout, self._tls)
 
     # -- one network request ------------------------------------------------------------
     async def _send(self, client, kind: str, payload: Mapping[str, Any]) -> dict:
         args = {"model": self.config.model, **payload}
-        # JSON requests go out as they are (the client's typed-parameter transform costs more
-        # CPU than the rest of a judgement); errors still arrive as the client's exceptions
         if kind == "chat":
-            text = await client.post("/chat/completions", body=args, cast_to=str)
+            reply = await client.post_json("/chat/completions", args)
         elif kind == "images.generate":
-            text = await client.post("/images/generations", body=args, cast_to=str)
+            reply = await client.post_json("/images/generations", args)
         elif kind == "images.edit":
-            text = (await client.images.with_raw_response.edit(**args)).text
+            reply = await client.edit_image(args)
         else:
             raise ValueError(f"unknown API call kind {kind!r}")
+        text = reply.text
         try:
             data = json.loads(text)
         except ValueError as exc:

@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filter"}
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 NOT_RETRYABLE_CODES = {"insufficient_quota"}  # a 429 that waiting does not fix
-CONNECTIONS_PER_CLIENT = 8
 PACING = 0.97  # share of a server-announced rate limit we pace to
 
 
@@ -71,27 +70,21 @@ class Session:
         self.gate = AdaptiveLimit(config.concurrency, adaptive=config.adaptive)
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.not_before = 0.0  # monotonic time before which nothing is sent (Retry-After)
-        # several HTTP clients, each pooling a few connections: one pool scanning dozens of
-        # connections for every request costs more CPU than the request itself
-        self._clients: list = []
-        self._pools = max(1, -(-int(config.concurrency) // CONNECTIONS_PER_CLIENT))
-        self._turn = 0
-        self._client_lock = asyncio.Lock()
+        self._clients: dict[str, Any] = {}  # "json" and "upload" (multipart), made on first use
 
-    async def client(self):
-        """An API client (round robin over the pools), made on first use; MissingApiKey
+    def client(self, kind: str = "chat"):
+        """The HTTP client for requests of ``kind``, made on first use; MissingApiKey
         propagates."""
-        if len(self._clients) < self._pools:
-            async with self._client_lock:
-                while len(self._clients) < self._pools:
-                    self._clients.append(self.engine._make_client())
-        self._turn = (self._turn + 1) % self._pools
-        return self._clients[self._turn]
+        family = "upload" if kind == "images.edit" else "json"
+        client = self._clients.get(family)
+        if client is None:
+            client = self._clients[family] = self.engine._make_client(kind)
+        return client
 
     async def close(self) -> None:
         """Close the HTTP clients that were made."""
-        clients, self._clients = self._clients, []
-        for client in clients:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
             await client.close()
 
     def _adopt_limits(self, headers: Any) -> None:
@@ -122,7 +115,8 @@ class Session:
 
     async def _fetch(self, call: "ApiCall", payload: Any, result: "CallResult") -> dict:
         """One reply, with transport retries; raises Failed when they are exhausted."""
-        import openai
+        from echo4o_eval.api.engine import MalformedResponse
+        from echo4o_eval.api.http import APIConnectionError, HttpStatusError
 
         engine, config, totals = self.engine, self.engine.config, self.engine.totals
         attempt = throttled = sends = 0
@@ -133,7 +127,7 @@ class Session:
             try:
                 await self.limiter.acquire(call.estimated_tokens)
                 await self._pause()  # a Retry-After may have arrived while waiting
-                client = await self.client()
+                client = self.client(call.kind)
                 result.calls += 1
                 sends += 1
                 totals["calls"] += 1
@@ -142,27 +136,25 @@ class Session:
                     reply = await engine._send(client, call.kind, payload)
                     self.gate.succeeded()
                     return reply
-                except openai.APIStatusError as exc:
+                except HttpStatusError as exc:
                     code = error_code(exc)
                     error = f"HTTP {exc.status_code}: {exc.message}"
                     if code in REFUSAL_CODES:
                         raise Failed("refused", f"refused by the API ({code}): {exc.message}")
                     if exc.status_code not in RETRYABLE_STATUS or code in NOT_RETRYABLE_CODES:
                         raise Failed("api_error", error)
-                    retry_after = _retry_after(exc.response.headers)
+                    retry_after = _retry_after(exc.headers)
                     if exc.status_code == 429:
                         throttled += 1
                         totals["throttled"] += 1
                         self.gate.throttled(sent)
-                        self._adopt_limits(exc.response.headers)
+                        self._adopt_limits(exc.headers)
                         if retry_after is not None:
                             wait = min(retry_after, config.retry_after_cap)
                             self.not_before = max(self.not_before, time.monotonic() + wait)
-                except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                except APIConnectionError as exc:  # APITimeoutError included
                     error = f"{type(exc).__name__}: {exc}"
-                except Exception as exc:  # MalformedResponse, APIResponseValidationError
-                    if not _is_malformed(exc):
-                        raise
+                except MalformedResponse as exc:
                     error = f"{type(exc).__name__}: {exc}"
             finally:
                 self.gate.release()
@@ -237,14 +229,6 @@ class Session:
 
 def _rate_limited(error: str) -> bool:
     return error.startswith("HTTP 429")
-
-
-def _is_malformed(exc: Exception) -> bool:
-    import openai
-
-    from echo4o_eval.api.engine import MalformedResponse
-
-    return isinstance(exc, (MalformedResponse, openai.APIResponseValidationError))
 
 
 def _retry_after(headers: Any) -> float | None:

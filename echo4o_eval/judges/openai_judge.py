@@ -168,8 +168,6 @@ class OpenAIJudge:
         ))
         self._encode = functools.lru_cache(maxsize=64)(self._encode_uncached)
         self._digests: dict[tuple, str] = {}
-        # importing the OpenAI client takes about a second: do it while the run loads its images
-        threading.Thread(target=_import_client, name="echo4o-import-openai", daemon=True).start()
 
     # -- images: digests for cache keys, encodings only for requests that are sent -------
     def _encode_uncached(self, path: str, crop) -> str:
@@ -350,10 +348,3 @@ class _Once:
             if self._value is None:
                 self._value = self._build()
             return self._value
-
-
-def _import_client() -> None:
-    try:
-        import openai  # noqa: F401
-    except ImportError:
-        pass  # reported where the client is made
