@@ -230,6 +230,10 @@ class JsonClient:
         try:
             try:
                 conn.writer.write(request)
+                try:
+                    await conn.writer.drain()  # a large image body on a slow link: back-pressure
+                except ConnectionError:
+                    pass  # the server may have answered (413…) and closed: read its reply
                 status, headers, raw, reusable = await self._read_reply(conn.reader)
             except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                 raise APIConnectionError(f"connection to {self.base_url} failed: "
