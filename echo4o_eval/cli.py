@@ -275,8 +275,8 @@ def _run_options(func):
                      help="Seconds a rank waits for the others under torchrun/accelerate before failing."),
         click.option("--retry-failed/--keep-failed", default=True, show_default=True,
                      help="On resume, redo images that were missing/unreadable/failed to generate and "
-                          "judgements that failed (API errors, unparseable replies).  Moderation "
-                          "refusals and scoring-rule errors are kept."),
+                          "judgements that failed (API errors, unparseable replies).  Refusals "
+                          "(moderation, or the judge model's own) and scoring-rule errors are kept."),
         click.option("--quiet", "-q", is_flag=True,
                      help="Errors and the final summary line only: no progress bars, no library loading bars or warnings."),
     ]
