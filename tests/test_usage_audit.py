@@ -91,6 +91,23 @@ def test_failed_paid_images_count_in_usage_after_a_retry_replaced_them(fake_open
     assert usage["judge_calls"] == server.count("chat") == 3  # only ok images are judged
 
 
+def test_a_bad_image_replayed_from_the_cache_says_so(fake_openai, tmp_path):
+    """Known limit (reported): the response cache keeps a billed reply whose image is unusable,
+    so a retry with the cache on replays it; the error tells the user how to ask again."""
+    from echo4o_eval.catalog import MODELS
+    from echo4o_eval.records.types import GenerationRequest
+
+    server = fake_openai(image_maker=lambda kind, body: b"not an image")
+    request = GenerationRequest("a", 0, "t", "a red cube", 0, 7, str(tmp_path / "out" / "a.png"))
+    options = {"base_url": server.base_url, "api_key_env": KEY_ENV, "cache_dir": str(tmp_path / "cache")}
+    [first] = MODELS.get("openai")("gpt-image-1", options).generate([request])
+    [again] = MODELS.get("openai")("gpt-image-1", options).generate([request])
+    assert first.status is again.status is Status.GENERATION_ERROR and server.count() == 1
+    assert "replayed from the response cache" not in first.error and first.cost_usd > 0
+    assert "replayed from the response cache" in again.error and "cache=off" in again.error
+    assert again.usage["api_calls"] == 0 and again.cost_usd == 0
+
+
 def _store(tmp_path):
     store = RunStore(tmp_path / "run")
     store.initialise({"fingerprint": "f", "generation_fingerprint": "g", "model": {"spec": "m"},

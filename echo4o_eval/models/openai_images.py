@@ -10,7 +10,10 @@ paid for once; ``cache=off`` disables it), cache_dir, prices, batch_size, backof
 backoff_cap, and request parameters passed to the API when set: size, quality, background, output_format,
 output_compression, moderation, input_fidelity, style, response_format. Image APIs take no
 seed: the seed only separates the cache entries of a prompt's several images, and is recorded
-as not used. A moderation refusal becomes ``refused``; other failures ``generation_error``.
+as not used. A moderation refusal becomes ``refused``; other failures ``generation_error``,
+with the calls and cost of a billed reply kept (the run's usage counts them after a retry too).
+A billed reply whose image cannot be decoded stays in the response cache: with the cache on, a
+retry replays it, and its error says so.
 
 Example:
     >>> model = make_openai_image_model("gpt-image-1", {"size": "1024x1024", "cache": "off"})
@@ -155,7 +158,9 @@ class OpenAIImageModel:
                 image.save(tmp, format="PNG")
                 os.replace(tmp, target)
         except Exception as exc:  # a malformed image reply is this sample's failure, not the run's
-            return self._failed(request, Status.GENERATION_ERROR, f"bad image in reply: {exc}", result)
+            where = (" (replayed from the response cache, so --retry-failed gets the same reply; "
+                     "--model-option cache=off asks the server again)") if result.cached else ""
+            return self._failed(request, Status.GENERATION_ERROR, f"bad image in reply: {exc}{where}", result)
         return Generation(request.sample_id, request.image_index, request.seed, Status.OK,
                           image_path=str(target), params=self._used(request), usage=_usage(result),
                           cost_usd=result.cost_usd)
