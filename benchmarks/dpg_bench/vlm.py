@@ -229,3 +229,33 @@ class DPGBenchEvaluator:
             notes.append("answers normalised to their first word ('Yes.' counts as yes)")
         metrics = {"overall": mean_metric((s.values["score"] for s in ok), len(scores))}
         return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)
+
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt sums and counts (overall score, L1
+        and L2 category values), so the jackknife's replicates need no re-run
+        (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder
+
+        terms = TermsBuilder()
+        l1: dict[str, None] = {}
+        l2: dict[str, None] = {}
+        for s in scores:
+            if s.status is not Status.OK:
+                continue
+            terms.add(s.sample_id, "sum", float(s.values["score"]))
+            terms.add(s.sample_id, "n")
+            for name, value in s.values["categories"]:
+                top = name.split("-")[0].strip()
+                l1.setdefault(top, None)
+                l2.setdefault(name, None)
+                for key in (f"L1/{top}", f"L2/{name}"):
+                    terms.add(s.sample_id, ("sum", key), float(value))
+                    terms.add(s.sample_id, ("n", key))
+
+        def compute(t):
+            out = {(key, "score"): t["sum", key] / t["n", key]
+                   for key in [f"L1/{k}" for k in l1] + [f"L2/{k}" for k in l2] if t["n", key]}
+            out["", "overall"] = t["sum"] / t["n"] if t["n"] else None
+            return out
+
+        return terms.build(compute)

@@ -231,6 +231,46 @@ class GenEvalEvaluator:
         }
         return make_result(self.spec, self.mode, samples, scores, metrics, per_tag, notes)
 
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt counts (images entering the summary
+        and correct ones per tag, prompts with any and with a correct image), so the
+        jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+
+        terms = TermsBuilder()
+        tags: dict[str, None] = {}
+        for score in scores:
+            tags.setdefault(score.tag, None)
+            terms.add(score.sample_id, ("seen", score.tag))
+        for sample in samples:
+            tags.setdefault(sample.tag, None)
+            terms.add(sample.id, ("seen", sample.tag))
+        prompts: dict[str, bool] = {}
+        for score, sample, correct in self._records(samples, scores):
+            terms.add(sample.id, ("in", sample.tag))
+            terms.add(sample.id, "in")
+            if correct:
+                terms.add(sample.id, ("correct", sample.tag))
+                terms.add(sample.id, "correct")
+            prompts[sample.id] = prompts.get(sample.id, False) or correct
+        for sample_id, correct in prompts.items():
+            terms.add(sample_id, "prompts")
+            terms.add(sample_id, "correct prompts", float(correct))
+
+        def compute(t):
+            out, values = {}, []
+            for tag in tags:
+                if t["seen", tag]:
+                    images = t["in", tag]
+                    values.append(t["correct", tag] / images if images else None)
+                    out[tag, "accuracy"] = values[-1]
+            out["", "overall"] = mean_of(values)
+            out["", "image_accuracy"] = t["correct"] / t["in"] if t["in"] else None
+            out["", "prompt_accuracy"] = t["correct prompts"] / t["prompts"] if t["prompts"] else None
+            return out
+
+        return terms.build(compute)
+
     def extra_outputs(
         self,
         samples: Sequence[Sample],

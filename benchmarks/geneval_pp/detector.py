@@ -132,3 +132,37 @@ class GenEvalPlusPlusDetectorEvaluator:
         notes.append(f"detector mode: count {self.rules.count_mode}, region margin "
                      f"{self.rules.region_margin}")
         return make_result(self.spec, self.mode, samples, scores, metrics, per_tag, notes)
+
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt counts (correct and entered images
+        per tag), so the jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+
+        terms = TermsBuilder()
+        tags: dict[str, None] = {}
+        for sample in samples:
+            tags.setdefault(sample.tag, None)
+            terms.add(sample.id, ("seen", sample.tag))
+        for score in scores:
+            tags.setdefault(score.tag, None)
+            terms.add(score.sample_id, ("seen", score.tag))
+            ok = score.status is Status.OK
+            if ok and score.values["correct"]:
+                terms.add(score.sample_id, ("correct", score.tag))
+                terms.add(score.sample_id, "correct")
+            if ok or self.mode == "parity":
+                terms.add(score.sample_id, ("in", score.tag))
+                terms.add(score.sample_id, "in")
+
+        def compute(t):
+            out, values = {}, []
+            for tag in tags:
+                if t["seen", tag]:
+                    entered = t["in", tag]
+                    values.append(t["correct", tag] / entered if entered else None)
+                    out[tag, "accuracy"] = values[-1]
+            out["", "overall"] = mean_of(values)
+            out["", "image_accuracy"] = t["correct"] / t["in"] if t["in"] else None
+            return out
+
+        return terms.build(compute)

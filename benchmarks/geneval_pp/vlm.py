@@ -149,3 +149,37 @@ class GenEvalPlusPlusVLMEvaluator:
             notes = (f"coverage {len(ok_all)}/{len(scores)}: {failures} image(s) not judged are "
                      "excluded from the means (see status counts)",) if failures else ()
         return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)
+
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt counts (correct and counted images
+        per tag), so the jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+
+        parity = self.config.parity
+        terms = TermsBuilder()
+        for sample in samples:
+            terms.add(sample.id, ("seen", sample.tag))
+        for s in scores:
+            terms.add(s.sample_id, ("seen", s.tag))
+            ok = s.status is Status.OK
+            if ok and s.values.get("correct"):
+                terms.add(s.sample_id, ("correct", s.tag))
+                terms.add(s.sample_id, "correct")
+            if ok or parity:
+                terms.add(s.sample_id, ("base", s.tag))
+                terms.add(s.sample_id, "base")
+        tags = tags_in_order(samples, scores)
+        empty = 0.0 if parity else None
+
+        def compute(t):
+            out, values = {}, []
+            for tag in tags:
+                if t["seen", tag]:
+                    base = t["base", tag]
+                    values.append(t["correct", tag] / base if base else empty)
+                    out[tag, "accuracy"] = values[-1]
+            out["", "overall"] = mean_of(values, empty)
+            out["", "image_accuracy"] = t["correct"] / t["base"] if t["base"] else empty
+            return out
+
+        return terms.build(compute)

@@ -147,3 +147,31 @@ class ImagineBenchEvaluator:
             notes.append(coverage_note(used, len(scores), "images not judged are excluded"))
         metrics = {"overall": overall(WEIGHTS), "overall_official": overall(OFFICIAL_WEIGHTS)}
         return make_result(self.spec, self.config.mode, samples, scores, metrics, per_tag, notes)
+
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt sums and counts of scores per type
+        group, so the jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder
+
+        parity = self.config.parity
+        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE}
+        terms = TermsBuilder()
+        groups: dict[str, None] = {}
+        for s in scores:
+            group = merged_type(s.tag)
+            groups.setdefault(group, None)
+            if s.status is Status.OK:
+                terms.add(s.sample_id, ("sum", group), float(s.values["score"]))
+                terms.add(s.sample_id, ("n", group))
+            elif parity and s.status in judge_failed:
+                terms.add(s.sample_id, ("n", group))  # scored 0: counts, adds nothing
+
+        def compute(t):
+            means = {g: t["sum", g] / t["n", g] if t["n", g] else None for g in groups}
+            out = {(g, "score"): v for g, v in means.items()}  # a group without images is absent
+            for name, weights in (("overall", WEIGHTS), ("overall_official", OFFICIAL_WEIGHTS)):
+                value = weighted_overall(means, weights)
+                out["", name] = 0.0 if value is None and parity else value
+            return out
+
+        return terms.build(compute)

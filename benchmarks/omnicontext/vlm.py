@@ -194,3 +194,43 @@ class OmniContextEvaluator:
                 notes.append(f"parity: {crashed} image(s) have PF x SC < 0, on which the official "
                              "statistics stop with 'math domain error': no averages")
         return make_result(self.spec, self.config.mode, samples, kept, metrics, per_tag, notes)
+
+    def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
+        """The metrics of :meth:`aggregate` from per-prompt sums and counts of the selected
+        language's scores per task, so the jackknife's replicates need no re-run
+        (echo4o_eval.statistics.terms)."""
+        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+
+        language = self.config.language
+        kept_ids = {s.id for s in samples if not s.metadata.get("instruction_language")
+                    or s.metadata.get("instruction_language") == language}
+        names = ("prompt_following", "subject_consistency", "score")
+        terms = TermsBuilder()
+        for sample in samples:
+            terms.add(sample.id, ("seen", sample.tag))
+        for s in scores:
+            terms.add(s.sample_id, ("seen", s.tag))
+            if s.sample_id not in kept_ids:
+                continue
+            if s.values.get(OFFICIAL_CRASH):
+                terms.add(s.sample_id, "crashed")
+            if s.status is Status.OK:
+                terms.add(s.sample_id, ("n", s.tag))
+                for name in names:
+                    terms.add(s.sample_id, (name, s.tag), float(s.values[name]))
+        tags = tags_in_order(samples, scores)
+
+        def compute(t):
+            present = [tag for tag in tags if t["seen", tag]]
+            crashed = self.parity and t["crashed"]
+            per_tag = {(tag, name): None if crashed or not t["n", tag] else t[name, tag] / t["n", tag]
+                       for tag in present for name in names}
+            six = [tag for tag in present if tag not in SINGLE_TASKS]
+            out = dict(per_tag)
+            for name in names:
+                label = "overall" if name == "score" else name
+                out["", label] = mean_of([per_tag[tag, name] for tag in present])
+                out["", label + "_6"] = mean_of([per_tag[tag, name] for tag in six])
+            return out
+
+        return terms.build(compute)

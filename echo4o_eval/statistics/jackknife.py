@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
 from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
+from echo4o_eval.statistics.terms import terms_hook
 from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore
 
 DEFAULT_GROUPS = 50
@@ -69,14 +71,15 @@ def assign_groups(samples: Sequence[Sample], n_groups: int = DEFAULT_GROUPS, see
 
 
 def t_quantile(confidence_or_p: float, df: float) -> float:
-    """Upper quantile of Student's t (normal for df >= 1e6).
+    """Upper quantile of Student's t (:func:`echo4o_eval.statistics.quantiles.t_quantile`: no
+    scipy import for integer df up to 200).
 
     >>> round(t_quantile(0.975, 10), 4)
     2.2281
     """
-    from scipy.special import stdtrit  # scipy.special imports far faster than scipy.stats
+    from echo4o_eval.statistics.quantiles import t_quantile as quantile
 
-    return float(stdtrit(df, confidence_or_p))
+    return quantile(confidence_or_p, df)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,11 @@ def _tag_groups(samples: Sequence[Sample], groups: Sequence[int]) -> dict[str, i
 
 def replicates(aggregates: Sequence[tuple[Aggregate, Sequence[SampleScore]]], samples: Sequence[Sample],
                n_groups: int = DEFAULT_GROUPS, seed: int = 0) -> list[Replicates]:
-    """Delete-a-group replicates of each (aggregate, scores) pair over the same groups."""
+    """Delete-a-group replicates of each (aggregate, scores) pair over the same groups.
+
+    An aggregate whose evaluator offers ``metric_terms`` (:mod:`echo4o_eval.statistics.terms`)
+    gets its replicates from group totals; any other is re-run once per group.
+    """
     n_groups = max(2, min(n_groups, len(samples)))
     groups = assign_groups(samples, n_groups, seed)
     of_sample = {s.id: g for s, g in zip(samples, groups)}
@@ -115,18 +122,54 @@ def replicates(aggregates: Sequence[tuple[Aggregate, Sequence[SampleScore]]], sa
     for aggregate, scores in aggregates:
         full = flatten(aggregate(samples, scores))
         keys = list(full)
-        scores_of: list[list[SampleScore]] = [[] for _ in range(n_groups + 1)]
-        for s in scores:
-            scores_of[of_sample.get(s.sample_id, n_groups)].append(s)
-        rows = []
-        for g in range(n_groups):
-            kept = [s for s, k in zip(samples, groups) if k != g]
-            kept_scores = [s for k in range(n_groups + 1) if k != g for s in scores_of[k]]
-            flat = flatten(aggregate(kept, kept_scores))
-            rows.append([as_float(flat.get(k)) for k in keys])
+        rows = _rows_from_terms(aggregate, samples, scores, of_sample, n_groups, full)
+        if rows is None:
+            rows = _rows_by_rerunning(aggregate, samples, scores, groups, of_sample, n_groups, keys)
         df = {k: (per_tag_groups.get(k[0], n_groups) if k[0] else n_groups) - 1 for k in keys}
         out.append(Replicates(keys, full, rows, df))
     return out
+
+
+def _rows_by_rerunning(aggregate, samples, scores, groups, of_sample, n_groups, keys) -> list[list[float]]:
+    """Replicate values by calling ``aggregate`` without each group in turn."""
+    scores_of: list[list[SampleScore]] = [[] for _ in range(n_groups + 1)]
+    for s in scores:
+        scores_of[of_sample.get(s.sample_id, n_groups)].append(s)
+    rows = []
+    for g in range(n_groups):
+        kept = [s for s, k in zip(samples, groups) if k != g]
+        kept_scores = [s for k in range(n_groups + 1) if k != g for s in scores_of[k]]
+        flat = flatten(aggregate(kept, kept_scores))
+        rows.append([as_float(flat.get(k)) for k in keys])
+    return rows
+
+
+def _rows_from_terms(aggregate, samples, scores, of_sample, n_groups, full) -> list[list[float]] | None:
+    """Replicate values from the evaluator's ``metric_terms``; None when it has none, returns
+    None, fails, or does not reproduce the full-sample result (then a warning says which)."""
+    hook = terms_hook(aggregate)
+    if hook is None:
+        return None
+    owner = type(aggregate.__self__).__name__
+    try:
+        terms = hook(samples, scores)
+        if terms is None:
+            return None
+        *reps, whole = terms.replicate_values(of_sample, n_groups)
+    except Exception as exc:  # noqa: BLE001 - a broken shortcut must not cost the run its intervals
+        warnings.warn(f"{owner}.metric_terms failed ({type(exc).__name__}: {exc}); intervals "
+                      "re-run aggregate instead", RuntimeWarning, stacklevel=3)
+        return None
+    for key, mv in full.items():
+        got = whole.get(key)
+        same = (got is None) if mv.value is None else (
+            got is not None and abs(float(got) - float(mv.value)) <= 1e-9 * max(1.0, abs(float(mv.value))))
+        if not same:
+            warnings.warn(f"{owner}.metric_terms gives {key} = {got!r} where aggregate gives "
+                          f"{mv.value!r}; intervals re-run aggregate instead", RuntimeWarning, stacklevel=3)
+            return None
+    nan = float("nan")
+    return [[nan if (v := rep.get(k)) is None else float(v) for k in full] for rep in reps]
 
 
 def interval(value: float, se: float, df: int, confidence: float) -> tuple[float, float]:
