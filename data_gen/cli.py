@@ -150,13 +150,19 @@ def filter_command(config_file, overrides, print_config) -> None:
 @synth.command("export")
 @_with_config
 def export_command(config_file, overrides, print_config) -> None:
-    """Write Bagel parquet, OmniGen2 jsonl and a Hugging Face folder, each with a dataset card."""
+    """Write Bagel parquet, OmniGen2 jsonl and a Hugging Face folder, each with a dataset card.
+
+    The Bagel folder also holds the lines registering it in Bagel's DATASET_INFO and a data
+    YAML, under the names `echo4o-eval bagel-recipe` uses (echo4o_synth_t2i,
+    echo4o_synth_multi_reference).
+    """
     from echo4o_eval.data_gen.export import run_export
 
     summary = run_export(_load(config_file, overrides, print_config))
     _show("export", {k: v for k, v in summary.items() if k != "bagel"})
     if "bagel" in summary:
-        _show("bagel", {k: summary["bagel"][k] for k in ("rows", "files", "row_groups", "over_token_limit")})
+        _show("bagel", {k: summary["bagel"][k] for k in ("rows", "files", "row_groups", "over_token_limit",
+                                                   "dataset_names")})
         for warning in summary["bagel"]["warnings"]:
             click.echo(f"warning: {warning}", err=True)
 

@@ -107,8 +107,9 @@ def bagel_recipe_command(export_dir, out_dir, model_path, gpus, nodes, num_worke
     """Write what Bagel's own trainer needs to fine-tune on a data_gen export (the paper's recipe).
 
     EXPORT_DIR is a `synth export` folder (its bagel/ subfolder) or a folder holding t2i/ and
-    multi_reference/ parquet. Writes the dataset YAML, the DATASET_INFO registration, the
-    exact torchrun command (lr 2e-5, 24K steps, EMA, finetune from the HF checkpoint) and notes
+    multi_reference/ parquet. Writes the dataset YAML, the DATASET_INFO registration (the
+    names `synth export` uses: echo4o_synth_t2i, echo4o_synth_multi_reference), the exact
+    torchrun command (lr 2e-5, 24K steps, EMA, finetune from the HF checkpoint) and notes
     on Bagel's known pitfalls, then prints the command.
     """
     from echo4o_eval.training.bagel_recipe import RecipeError, write_bagel_recipe
