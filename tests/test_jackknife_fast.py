@@ -190,3 +190,85 @@ def test_dpg_bench():
         return {"score": sum(v for _, v in cats) / len(cats), "categories": cats}
 
     check_all(DPGBenchEvaluator({}).aggregate, ["dpg"] * 1 + ["x", "y"], values, n_prompts=[40, 30, 60])
+
+
+def test_a_hook_that_disagrees_with_aggregate_is_not_used():
+    from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
+    from echo4o_eval.statistics.terms import TermsBuilder
+
+    class Wrong(GenEvalPlusPlusVLMEvaluator):
+        def aggregate(self, samples, scores):
+            return super().aggregate(samples, scores)
+
+        def metric_terms(self, samples, scores):
+            terms = TermsBuilder()
+            for s in scores:
+                terms.add(s.sample_id, "n")
+            return terms.build(lambda t: {("", "overall"): 0.5})
+
+    samples, scores = synthetic(GPP_TAGS, correct_values)
+    ev = Wrong({})
+    with pytest.warns(RuntimeWarning, match="metric_terms gives"):
+        (rep,) = replicates([(ev.aggregate, scores)], samples)
+    (slow,) = replicates([(_rerun_only(ev.aggregate), scores)], samples)
+    assert str(rep.values) == str(slow.values)  # the re-run values, nan included
+
+
+def test_a_plugin_that_overrides_aggregate_only_keeps_the_reruns():
+    from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator
+
+    class Plugin(GenEvalPlusPlusVLMEvaluator):
+        def aggregate(self, samples, scores):
+            return super().aggregate(samples, scores[: len(scores) // 2])
+
+    assert terms_hook(Plugin({}).aggregate) is None
+    assert terms_hook(GenEvalPlusPlusVLMEvaluator({}).aggregate) is not None
+    assert terms_hook(_rerun_only(Plugin({}).aggregate)) is None
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 9, 10, 29, 49, 50, 99, 200, 201, 2.5])
+def test_t_quantile_agrees_with_scipy(df):
+    from scipy.special import stdtrit
+
+    from echo4o_eval.statistics.quantiles import t_quantile
+
+    for p in (0.025, 0.05, 0.1, 0.5, 0.6, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.9995):
+        assert t_quantile(p, df) == pytest.approx(float(stdtrit(df, p)), rel=1e-13, abs=1e-15)
+    assert jackknife.t_quantile(0.975, df) == t_quantile(0.975, df)
+
+
+def test_normal_quantile_and_wilson_agree_with_scipy():
+    from scipy.stats import norm
+
+    from echo4o_eval.statistics.basic import wilson_interval
+    from echo4o_eval.statistics.quantiles import normal_quantile
+
+    for p in (0.001, 0.025, 0.5, 0.9, 0.975, 0.995):
+        assert normal_quantile(p) == pytest.approx(float(norm.ppf(p)), rel=1e-14, abs=1e-15)
+    z = float(norm.ppf(0.975))
+    for n in (10, 40, 280, 1120):
+        assert wilson_interval(0, n) == (0.0, pytest.approx((z * z / n) / (1 + z * z / n), rel=1e-13))
+        assert wilson_interval(n, n) == (pytest.approx(1 / (1 + z * z / n), rel=1e-13), 1.0)
+
+
+def test_intervals_import_no_scipy():
+    """A run's intervals (t interval and the Wilson boundary) cost no scipy import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from echo4o_eval.benchmarks.geneval_pp.vlm import GenEvalPlusPlusVLMEvaluator\n"
+        "from echo4o_eval.records.types import Sample, SampleScore, Status\n"
+        "from echo4o_eval.statistics.jackknife import confidence_intervals\n"
+        "samples = [Sample(str(i), i, 'p', 'ab'[i % 2]) for i in range(60)]\n"
+        "scores = [SampleScore(s.id, 0, s.tag, Status.OK, {'correct': s.tag == 'a' or i % 3 == 0})\n"
+        "          for i, s in enumerate(samples)]\n"
+        "ev = GenEvalPlusPlusVLMEvaluator({})\n"
+        "r = confidence_intervals(ev.aggregate, samples, scores, ev.aggregate(samples, scores))\n"
+        "assert r.per_tag['a']['accuracy'].ci_low < 1.0 and r.metrics['overall'].ci_low is not None\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
