@@ -17,7 +17,8 @@
   silently skips them) are counted and named in the summary; ``shrink_references_to`` re-encodes
   references smaller.
 
-Every row also carries ``id`` (ignored by Bagel; for tracing a row back to its records).
+Every row also carries ``id`` (ignored by Bagel; for tracing a row back to its records). An
+earlier export's part files and parquet_info in the same folder are deleted first.
 
 Example:
     >>> image_tokens((1024, 1024), 1024, 16), image_tokens((2048, 1024), 1024, 16)
@@ -34,7 +35,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from echo4o_eval.data_gen.bagel_registration import DATASET_NAMES, BagelRegistration
+from echo4o_eval.data_gen.bagel_registration import DATASET_NAMES, KINDS, BagelRegistration
 from echo4o_eval.data_gen.config import BagelExport
 
 VAE_STRIDE = 16  # VAE downsampling 8 x latent patch 2
@@ -135,12 +136,22 @@ class _PartWriter:
         return self.info
 
 
+def _remove_previous(root: Path) -> None:
+    """Delete what an earlier export wrote here (part files, parquet_info): a rerun with fewer
+    samples or files must not leave stale parts that Bagel and the training readers would read."""
+    for kind in KINDS:
+        for old in (root / kind).glob("part-*.parquet"):
+            old.unlink()
+        (root / "parquet_info" / f"{kind}.json").unlink(missing_ok=True)
+
+
 def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_dir: str | Path,
                  settings: BagelExport) -> dict[str, Any]:
     """Write the parquet files, parquet_info and snippets; returns counts, files and warnings."""
     import pyarrow as pa
 
     root = Path(out_dir) / "bagel"
+    _remove_previous(root)
     n_t2i = counts.get("fantasy", 0) + counts.get("instruction", 0)
     n_multi = counts.get("multi_reference", 0)
     t2i_schema = pa.schema([("id", pa.string()), ("image", pa.binary()), ("captions", pa.string())])

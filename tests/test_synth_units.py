@@ -165,6 +165,34 @@ def test_bagel_token_warning_and_reference_shrinking(tmp_path):
     assert Image.open(BytesIO(row["image_list"][-1])).size == (1024, 1024)
 
 
+def test_bagel_export_rerun_with_fewer_samples_leaves_no_stale_parts(tmp_path):
+    from PIL import Image
+
+    from echo4o_eval.data_gen.config import BagelExport
+    from echo4o_eval.data_gen.export_bagel import export_bagel
+    from echo4o_eval.training.bagel_recipe import write_bagel_recipe
+
+    def sample(i, references=()):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (64, 64), (i * 40, 0, 0)).save(path)
+        return {"id": f"s{i}", "task": "edit" if references else "t2i", "prompt": f"prompt {i}",
+                "image_path": str(path), "references": list(references), "captions": [f"prompt {i}"]}
+
+    settings = BagelExport(gpus=3, workers=1, rows_per_file=1)  # 3 t2i files for 3 readers
+    first = [sample(i) for i in range(3)] + [sample(3, [str(tmp_path / "0.png"), str(tmp_path / "1.png")])]
+    export_bagel(first, {"fantasy": 3, "multi_reference": 1}, tmp_path / "out", settings)
+    root = tmp_path / "out" / "bagel"
+    assert len(list((root / "t2i").glob("*.parquet"))) == 3 and (root / "parquet_info" / "multi_reference.json").exists()
+    out = export_bagel([sample(4)], {"fantasy": 1}, tmp_path / "out", settings)
+    assert out["rows"] == {"t2i": 1, "multi_reference": 0}
+    assert [f.name for f in (root / "t2i").glob("*.parquet")] == ["part-00000.parquet"]
+    assert not list((root / "multi_reference").glob("*.parquet"))
+    assert sorted(f.name for f in (root / "parquet_info").iterdir()) == ["t2i.json"]
+    assert "unified_edit" not in (root / "dataset_info.py.txt").read_text()
+    recipe = write_bagel_recipe(tmp_path / "out", tmp_path / "recipe", gpus=1)
+    assert "--visual_und False" in recipe.command
+
+
 def test_reference_pool_from_a_folder_plans_multi_reference_samples(tmp_path):
     from PIL import Image
 

@@ -87,6 +87,13 @@ the EMA decay and warmup are Bagel's defaults (the paper does not give them).
   Echo-4o issue #12). Mix in Bagel's text/VLM example data (the commented `vlm_sft` group in
   `echo4o_data.yaml`). Text-to-image only: set `--visual_und False` (this recipe does when the
   export has no multi-reference data).
+- **A multi-reference loader.** A multi-reference row is `image_list` = references then the
+  target, with one instruction (`instruction_list` = `[[instruction]]`). Stock Bagel's
+  `unified_edit` loader (`UnifiedEditIterableDataset`) reads `image_list` as an edit chain
+  instead (image i -> image i+1 with `instruction_list[i]`): it would train reference 1 ->
+  reference 2 and fail on the later pairs. Echo-4o's training code extends Bagel with a
+  multi-reference dataset (all references as inputs, then the instruction, then the target);
+  map `unified_edit` to such a loader in Bagel's `DATASET_REGISTRY`, or train on the t2i data only.
 - **FSDP mesh.** Bagel shards with HYBRID_SHARD over `num_shard` GPUs (default 8). This
   command sets `--num_shard` to the GPUs per node; the world size must be a multiple of it.
 - **EMA weights lack the ViT.** The EMA checkpoint Bagel saves has no ViT keys: before
@@ -135,5 +142,7 @@ def write_bagel_recipe(export_dir: str | Path, out_dir: str | Path, *, model_pat
     recipe.files["notes"] = out / "NOTES.md"
     recipe.warnings = registration.reader_warnings(readers, "GPUs x nodes x workers")
     if has_multi:
-        recipe.warnings.append("multi-reference data turns visual_und on: add CE-token data (see NOTES.md)")
+        recipe.warnings.append("multi-reference data turns visual_und on: add CE-token data; and it needs a "
+                               "multi-reference loader for unified_edit (stock Bagel's reads image_list as an "
+                               "edit chain); see NOTES.md")
     return recipe
