@@ -18,9 +18,13 @@ test suite running in this process. Scenarios (``--scenarios``, default all):
                we start at concurrency 64 with no client-side limit: judge_error count and
                throughput as a share of the limit.
 
-``--official PATH`` runs ``python PATH <--official-args>`` where the arguments may use
-``{images}`` (folder of ``<id>.png``, the Echo-4o layout), ``{jsonl}`` (Geneval++.jsonl) and
-``{out}`` (a scratch output folder); the script's own code is never copied or edited.
+``--official PATH`` runs the official script unchanged (``python PATH <--official-args>``) in a
+scratch folder laid out as it expects: ``Geneval++.jsonl`` beside it and the images as
+``image/<line>.jpg`` (the same pictures as ours, saved as JPEG); the arguments may use
+``{images}``, ``{jsonl}`` and ``{out}`` (the scratch folder). A wrapper points its OpenAI client at
+the fake server; the script's own code is never copied or edited. With it, our CLI runs in
+``--mode parity`` and the server answers both in the official reply format, the same reply for
+the same request text, so the two overall scores must agree (both are printed).
 
 Run: ``python bench/judge_throughput.py [--scenarios latency,zero,cached,ratelimit]``
 (needs the official GenEval++ file: ECHO4O_DATA_DIR, default ../shared/benchmarks). To time
@@ -73,7 +77,21 @@ class Stamped:
 
     def __call__(self, body):
         self.times.append(time.perf_counter())
-        return geneval_pp_reply(body)
+        if "checks" in json.dumps(body.get("response_format") or {}):
+            return geneval_pp_reply(body)
+        return official_format_reply(body)
+
+
+def official_format_reply(body) -> str:
+    """The official prompt's reply format (``{"correct": 0/1, "reason": ...}``), decided by the
+    request's text only, so our parity run and the official script get the same reply."""
+    import hashlib
+
+    from fake_judge_replies import user_text
+
+    digest = hashlib.sha256(user_text(body).encode()).digest()
+    reply = json.dumps({"correct": digest[0] % 2, "reason": "as seen"})
+    return f"```json\n{reply}\n```" if digest[1] % 3 == 0 else reply
 
 
 def data_dir() -> Path:
@@ -175,26 +193,38 @@ def sequential_baseline(server, images: Path, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def official_run(server, script: str, args: str, images: Path, out: Path) -> float:
-    wrapper = out / "point_at_fake_server.py"
+def official_run(server, script: str, args: str, images: Path, out: Path) -> tuple[float, dict]:
+    """Seconds the official script takes (whole process) and its Output.json."""
+    from PIL import Image
+
     out.mkdir(parents=True, exist_ok=True)
+    wrapper = out / "point_at_fake_server.py"
     wrapper.write_text(_WRAPPER)
-    filled = [a.format(images=images, jsonl=data_dir() / "geneval_pp" / "Geneval++.jsonl", out=out)
-              for a in shlex.split(args)]
+    jsonl = out / "Geneval++.jsonl"
+    jsonl.write_bytes((data_dir() / "geneval_pp" / "Geneval++.jsonl").read_bytes())
+    (out / "image").mkdir(exist_ok=True)
+    for path in images.glob("*.png"):  # its layout: image/<line>.jpg
+        Image.open(path).convert("RGB").save(out / "image" / f"{path.stem}.jpg", quality=95)
+    filled = [a.format(images=out / "image", jsonl=jsonl, out=out) for a in shlex.split(args)]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, str(wrapper), server.base_url, script, *filled],
-                          capture_output=True, text=True, cwd=out)
+                          capture_output=True, text=True, cwd=out,
+                          env={**os.environ, "OPENAI_API_KEY": "not-needed"})
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"official script failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds
+    output = out / "Output.json"
+    return seconds, json.loads(output.read_text()) if output.exists() else {}
 
 
 def scenario_latency(args, work: Path) -> None:
     ids = sample_ids()
     images = make_images(work / "lat_images", ids, 1, 512)
+    parity = ["--mode", "parity"] if args.official else []  # the official prompt and replies
+    if args.official:  # parity mode reads its judge prompt from this same script (sha256-checked)
+        os.environ.setdefault("ECHO4O_OFFICIAL_SCRIPTS_DIR", str(Path(args.official).resolve().parent))
     with FakeOpenAIServer(responder=Stamped(), latency=args.latency) as server:
-        ours = run_cli(server, images, work / "lat_run", work / "lat_cache", args.concurrency)
+        ours = run_cli(server, images, work / "lat_run", work / "lat_cache", args.concurrency, extra=parity)
         ideal = args.latency * ours["server_calls"] / args.concurrency
         print(f"[latency] {len(ids)} samples, latency {args.latency} s, concurrency {args.concurrency}")
         print(f"  ours (whole CLI): {ours['seconds']:.1f} s, server saw {ours['server_calls']} calls, "
@@ -204,8 +234,10 @@ def scenario_latency(args, work: Path) -> None:
         print(f"  ours, phases: {phases(ours)} ({ours['load']})")
         if args.official:
             server.reset()
-            theirs = official_run(server, args.official, args.official_args, images, work / "official")
-            label = f"official script ({server.count()} calls seen)"
+            theirs, output = official_run(server, args.official, args.official_args, images,
+                                          work / "official")
+            label = (f"official script, unchanged ({server.count()} calls seen; its overall score "
+                     f"{output.get('overall_score_mean_of_tags')}, ours {ours['overall']})")
         else:
             per_call = sequential_baseline(server, images, args.sequential)
             theirs = per_call * len(ids)
