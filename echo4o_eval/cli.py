@@ -4,7 +4,8 @@ Exit codes:
     0  success
     1  an error (bad input, missing files, a failed run); the message says what and where.
        ``compare``: a significant regression beyond ``--max-drop``
-    2  wrong usage (unknown option, missing argument); ``compare``: unusable input
+    2  wrong usage (unknown option, missing argument); ``compare``, ``report``, ``agreement``:
+       unusable input
     3  ``run``/``score``: the run finished but no image was scored (coverage 0) or coverage
        fell below ``--min-coverage``
 
@@ -79,7 +80,8 @@ def main() -> None:
     ECHO4O_DATA_DIR. Results go to runs/<benchmark>/<model>__<judge>/ and are resumable.
 
     Exit codes: 0 ok; 1 error, or a significant regression (compare); 2 usage or unusable
-    input (compare); 3 no image scored, or coverage below --min-coverage (run, score).
+    input (compare, report, agreement); 3 no image scored, or coverage below --min-coverage
+    (run, score).
 
     New here? `echo4o-eval demo` runs everything offline on a CPU in about a minute.
     """

@@ -121,15 +121,32 @@ def test_cli_between_runs_text_and_json(two_runs):
 
 
 def test_cli_usage_errors(two_runs, tmp_path):
+    """Unusable input exits 2 (as report and compare), with one error line naming the problem."""
     a, b = two_runs
     runner = CliRunner()
     one = runner.invoke(main, ["agreement", str(a)])
-    assert one.exit_code == 1 and "takes two runs, got 1" in one.output
+    assert one.exit_code == 2 and "takes two runs, got 1" in one.output
     need = runner.invoke(main, ["agreement", str(a), "--annotations", "geneval"])
-    assert need.exit_code == 1 and "needs --annotated-model" in need.output
+    assert need.exit_code == 2 and "needs --annotated-model" in need.output
     missing = runner.invoke(main, ["agreement", str(a), "--annotations", "geneval", "--annotated-model",
                                    "sdv2", "--offline", "--data-dir", str(tmp_path)])
-    assert missing.exit_code == 1 and "annotations_sdv2" in missing.output and "not found" in missing.output
+    assert missing.exit_code == 2 and "annotations_sdv2" in missing.output and "not found" in missing.output
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    strange = runner.invoke(main, ["agreement", str(a), str(not_a_run)])
+    assert strange.exit_code == 2 and str(not_a_run) in strange.output
+
+
+def test_cli_unusable_input_exit_status_of_the_command(two_runs, tmp_path):
+    """The installed command's process exits 2 with ``error: ...`` on stderr, nothing on stdout."""
+    import subprocess
+    import sys
+
+    a, _ = two_runs
+    done = subprocess.run([sys.executable, "-m", "echo4o_eval", "agreement", str(a), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and str(tmp_path) in done.stderr and not done.stdout
 
 
 def test_cli_against_human_annotations(tmp_path, data_dir, metadata):

@@ -209,7 +209,7 @@ def test_official_pack_replies_render_as_rows():
 def test_agreement_refuses_scale_scored_runs_and_compares_vlm_verdicts(vlm_report):
     gpp, imagine = map(str, vlm_report["runs"][:2])
     refused = CliRunner().invoke(main, ["agreement", imagine, imagine])
-    assert refused.exit_code == 1 and "no image has an OK pass/fail verdict" in refused.output
+    assert refused.exit_code == 2 and "no image has an OK pass/fail verdict" in refused.output
     same = CliRunner().invoke(main, ["agreement", gpp, gpp, "--format", "json"])
     data = json.loads(same.output)
     assert data["n"] == 13 and data["kappa"] == pytest.approx(1.0)

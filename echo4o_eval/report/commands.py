@@ -1,7 +1,7 @@
 """Click commands ``report``, ``compare`` and ``agreement`` (thin over library calls; added to
 the CLI group).
 
-Exit codes: ``report`` 0 ok, 2 unusable input; ``agreement`` 0 ok, 1 unusable input; ``compare`` see its --help
+Exit codes: ``report`` 0 ok, 2 unusable input; ``agreement`` 0 ok, 2 unusable input; ``compare`` see its --help
 (0 pass, 1 regression, 2 unusable input).
 
 Example:
@@ -111,8 +111,9 @@ def _rater(view) -> dict:
 
 @click.command(
     "agreement",
-    epilog="Exit codes: 0 = agreement computed; 1 = unusable input (missing run, different "
-           "benchmarks, no image with a pass/fail verdict in both, annotation file not found).",
+    epilog="Exit codes: 0 = agreement computed; 2 = unusable input (missing run, different "
+           "benchmarks, no image with a pass/fail verdict in both, annotation file not found) or "
+           "wrong usage, one line on stderr.",
 )
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--annotations", type=click.Choice(["geneval"]), default=None,
@@ -147,9 +148,9 @@ def agreement_command(runs, annotations, annotated_model, data_dir, offline, out
     from echo4o_eval.report.runs import load_view
 
     def fail(message: str):
-        """Print ``error: MESSAGE`` to stderr and exit with status 1."""
+        """Print ``error: MESSAGE`` to stderr and exit with status 2 (unusable input)."""
         click.echo(f"error: {message}", err=True)
-        sys.exit(1)
+        sys.exit(2)
 
     expected = 1 if annotations else 2
     if len(runs) != expected:
