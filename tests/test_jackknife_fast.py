@@ -251,8 +251,8 @@ def test_normal_quantile_and_wilson_agree_with_scipy():
         assert wilson_interval(n, n) == (pytest.approx(1 / (1 + z * z / n), rel=1e-13), 1.0)
 
 
-def test_intervals_import_no_scipy():
-    """A run's intervals (t interval and the Wilson boundary) cost no scipy import."""
+def test_intervals_import_neither_scipy_nor_numpy():
+    """A run's intervals (t interval and the Wilson boundary) import neither scipy nor numpy."""
     import subprocess
     import sys
 
@@ -267,8 +267,40 @@ def test_intervals_import_no_scipy():
         "ev = GenEvalPlusPlusVLMEvaluator({})\n"
         "r = confidence_intervals(ev.aggregate, samples, scores, ev.aggregate(samples, scores))\n"
         "assert r.per_tag['a']['accuracy'].ci_low < 1.0 and r.metrics['overall'].ci_low is not None\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'numpy'}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_groups_are_numpys_permutations_without_numpy():
+    """assign_groups deals the prompts exactly as numpy's default_rng(seed).permutation did."""
+    import numpy as np
+
+    from echo4o_eval.statistics.jackknife import assign_groups
+    from echo4o_eval.statistics.shuffle import Generator
+
+    rnd = random.Random(7)
+    for seed in [*range(40), 2**32 - 1, 2**32, 2**64 + 5, 2**160 + 9]:
+        ours, theirs = Generator(seed), np.random.default_rng(seed)
+        for _ in range(6):  # one generator across calls, as assign_groups uses it across tags
+            items = list(range(rnd.choice([0, 1, 2, 3, 7, 40, 100, 553])))
+            assert ours.permutation(items) == theirs.permutation(items).tolist()
+
+    def numpy_groups(samples, n_groups, seed):  # the implementation before (numpy)
+        rng = np.random.default_rng(seed)
+        by_tag = {}
+        for i, s in enumerate(samples):
+            by_tag.setdefault(s.tag, []).append(i)
+        groups, dealt = [0] * len(samples), 0
+        for tag in sorted(by_tag):
+            for i in rng.permutation(by_tag[tag]).tolist():
+                groups[i] = dealt % n_groups
+                dealt += 1
+        return groups
+
+    samples, _ = synthetic(GPP_TAGS, correct_values)
+    for seed in range(5):
+        for n_groups in (2, 7, 50):
+            assert assign_groups(samples, n_groups, seed) == numpy_groups(samples, n_groups, seed)

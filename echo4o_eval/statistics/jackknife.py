@@ -51,20 +51,23 @@ DEFAULT_GROUPS = 50
 def assign_groups(samples: Sequence[Sample], n_groups: int = DEFAULT_GROUPS, seed: int = 0) -> list[int]:
     """Group number of each sample: shuffled within its tag, then dealt in turn across groups.
 
+    The shuffles are numpy's ``default_rng(seed).permutation``, reproduced without importing
+    numpy (:mod:`echo4o_eval.statistics.shuffle`).
+
     >>> s = [Sample(str(i), i, "p", "ab"[i % 2]) for i in range(6)]
     >>> sorted(assign_groups(s, n_groups=3))
     [0, 0, 1, 1, 2, 2]
     """
-    import numpy as np
+    from echo4o_eval.statistics.shuffle import Generator
 
-    rng = np.random.default_rng(seed)
+    rng = Generator(seed)
     by_tag: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
         by_tag[s.tag].append(i)
     groups = [0] * len(samples)
     dealt = 0
     for tag in sorted(by_tag):
-        for i in rng.permutation(by_tag[tag]).tolist():
+        for i in rng.permutation(by_tag[tag]):
             groups[i] = dealt % n_groups
             dealt += 1
     return groups
