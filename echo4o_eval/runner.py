@@ -362,15 +362,18 @@ def _finish(runner, store, samples, evaluator, generated, scored) -> RunOutcome:
 def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
     """API usage and cost of the whole run, failed attempts that retries replaced included
     (they were sent, and possibly paid); calls without a known price are counted, not $0.
-    ``generation_calls`` are the image requests the server received."""
+    ``generation_calls`` are the image requests the server received; ``unanswered_requests``
+    those of them (judge or image) that got no reply (a timeout or a broken connection after
+    the request went out): their price is not known and they may have been billed."""
     totals: dict[str, Any] = {"judge_calls": 0, "judge_cached": 0, "prompt_tokens": 0,
                               "completion_tokens": 0, "judge_cost_usd": 0.0, "generation_calls": 0,
                               "generation_cost_usd": 0.0, "unpriced_judgements": 0,
-                              "unpriced_generations": 0}
+                              "unpriced_generations": 0, "unanswered_requests": 0}
     for judgements in judgement_lists:
         for j in judgements:
             calls = int(j.usage.get("api_calls", 0) or 0)  # requests the server received
             totals["judge_calls"] += calls
+            totals["unanswered_requests"] += int(j.usage.get("unanswered", 0) or 0)
             totals["judge_cached"] += int(bool(j.cached))
             totals["prompt_tokens"] += int(j.usage.get("prompt_tokens", 0) or 0)
             totals["completion_tokens"] += int(j.usage.get("completion_tokens", 0) or 0)
@@ -381,6 +384,7 @@ def _usage_totals(judgement_lists, generations) -> dict[str, Any]:
     for g in generations:  # local models have no cost; an API call without a price is counted
         calls = int(g.usage.get("api_calls", 0) or 0)
         totals["generation_calls"] += calls
+        totals["unanswered_requests"] += int(g.usage.get("unanswered", 0) or 0)
         if g.cost_usd is not None:
             totals["generation_cost_usd"] += g.cost_usd
         elif calls > 0:

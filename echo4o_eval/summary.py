@@ -156,6 +156,9 @@ def _usage_lines(usage) -> list[str]:
         unpriced = usage.get("unpriced_generations", 0)
         lines.append(f"image API: ~${usage['generation_cost_usd']:.4f}" + (
             f" + {unpriced} image(s) with no known price" if unpriced else ""))
+    if usage.get("unanswered_requests"):
+        lines.append(f"note: {usage['unanswered_requests']} request(s) reached the API but got no reply "
+                     "(timeout or broken connection); they may have been billed and are not in the costs above")
     return lines
 
 

@@ -97,3 +97,24 @@ def test_bad_key_exits_non_zero_with_the_cause_and_never_shows_the_key(tmp_path,
     assert result.exit_code == 3, result.output
     assert "judge_error ×3: main: HTTP 401" in result.output and "Incorrect API key" in result.output
     assert secret not in result.output
+
+
+def test_unanswered_requests_are_reported_not_priced_as_zero(tmp_path, data_dir, fake_openai):
+    """Two judge requests time out after reaching the server: result.json and the summary say
+    they may have been billed; a refused connection (above) is no call at all."""
+    import json
+
+    from tests.fake_judge_replies import geneval_pp_reply
+
+    server = fake_openai(responder=geneval_pp_reply, script=["slow", "slow"], slow_seconds=1.5)
+    images = tmp_path / "images"
+    images.mkdir()
+    for line in range(1, 4):
+        Image.new("RGB", (32, 32), (40 * line, 0, 0)).save(images / f"{line}.png")
+    result = _invoke(["score", "-b", "geneval_pp", "-m", f"folder:{images}", "--data-dir", str(data_dir),
+                      "--offline", "--limit", "3", "--bootstrap", "0", "--run-dir", str(tmp_path / "run"),
+                      "--judge-base-url", server.base_url, "--judge-option", "max_retries=0",
+                      "--judge-option", "timeout=0.5", "--judge-option", "cache=off"])
+    usage = json.loads((tmp_path / "run" / "result.json").read_text())["usage"]
+    assert usage["judge_calls"] == server.count() == 3 and usage["unanswered_requests"] == 2
+    assert "2 request(s) reached the API but got no reply" in result.output, result.output

@@ -279,3 +279,29 @@ def test_engine_against_the_fake_server_opens_few_connections(fake_openai, monke
     assert [r.status for r in results] == ["ok"] * 64
     assert server.count("chat") == 64
     assert all(n <= 8 for n in opened), opened
+
+
+def test_calls_count_what_reached_the_server_and_unanswered_ones_are_kept(fake_openai):
+    """A refused connection is not a call; a request that timed out after it went out is a
+    call (the server saw it) without a reply: counted as unanswered, since it may be billed."""
+    server = fake_openai(script=["slow"], slow_seconds=2.0)
+    engine = ApiEngine(EngineConfig(model="m", base_url=server.base_url, api_key_env="NO_SUCH_KEY",
+                                    max_retries=0, timeout=0.5))
+    [slow] = engine.run_all([ApiCall(kind="chat", payload={"messages": []})])
+    engine.close()
+    assert slow.status == "api_error" and "APITimeoutError" in slow.error
+    assert (slow.calls, slow.unanswered, server.count()) == (1, 1, 1)
+    assert engine.totals["unanswered"] == 1
+
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    engine = ApiEngine(EngineConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1",
+                                    api_key_env="NO_SUCH_KEY", max_retries=2, backoff_base=0.01))
+    [refused] = engine.run_all([ApiCall(kind="chat", payload={"messages": []})])
+    engine.close()
+    assert refused.status == "api_error" and "gave up after 3 attempts" in refused.error
+    assert (refused.calls, refused.unanswered, engine.totals["calls"]) == (0, 0, 0)

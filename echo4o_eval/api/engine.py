@@ -156,7 +156,8 @@ class CallResult:
     replies: list[dict] = field(default_factory=list)
     value: Any = None  # validate() result of the accepted reply
     error: str | None = None
-    calls: int = 0  # network requests made for this call, retries included
+    calls: int = 0  # requests that reached the server for this call, retries included
+    unanswered: int = 0  # of those, requests that got no reply (timeout, broken connection): may be billed
     cached: bool = False  # every reply came from the cache
     cached_replies: int = 0  # replies replayed from the cache (they cost nothing)
     usage: dict[str, int] = field(default_factory=dict)  # tokens of replies fetched now
@@ -176,7 +177,7 @@ class ApiEngine:
         self.cache = ResponseCache(config.cache_path) if config.cache_path else None
         self.prices = load_prices(config.prices)
         self.totals: dict[str, float] = {
-            "calls": 0, "retries": 0, "cache_hits": 0, "replies": 0, "cost_usd": 0.0,
+            "calls": 0, "unanswered": 0, "retries": 0, "cache_hits": 0, "replies": 0, "cost_usd": 0.0,
             "unpriced_replies": 0,  # replies fetched with no known price (not in cost_usd)
             "throttled": 0, "peak_in_flight": 0, "lowest_limit": float(max(1, config.concurrency)),
         }

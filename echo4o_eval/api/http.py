@@ -69,7 +69,12 @@ class HttpStatusError(Exception):
 
 
 class APIConnectionError(Exception):
-    """No usable connection: refused, reset, closed mid-reply, or not HTTP."""
+    """No usable reply: refused, reset, closed mid-reply, or not HTTP. ``sent`` says whether
+    the request had reached the server (it may then have been processed and billed)."""
+
+    def __init__(self, message: str, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class APITimeoutError(APIConnectionError):
@@ -213,23 +218,26 @@ class JsonClient:
         target = self.path + path + (f"?{self.query}" if self.query else "")
         request = (f"POST {target} HTTP/1.1\r\n{self._head}Content-Length: {len(data)}\r\n\r\n"
                    .encode("latin-1") + data)
+        sent: list[bool] = []  # non-empty once the request is written to a connection
         try:
             async with asyncio.timeout(self.timeout):
-                status, headers, text = await self._exchange(request)
+                status, headers, text = await self._exchange(request, sent)
         except TimeoutError:
-            raise APITimeoutError(f"no reply from {self.base_url} within {self.timeout:g} s") from None
+            raise APITimeoutError(f"no reply from {self.base_url} within {self.timeout:g} s",
+                                  sent=bool(sent)) from None
         if status >= 400:
             raise error_from(status, text, headers)
         if status < 200 or status >= 300:
             raise HttpStatusError(status, f"unexpected HTTP status {status}", text, headers)
         return Reply(status, headers, text)
 
-    async def _exchange(self, request: bytes) -> tuple[int, dict[str, str], str]:
+    async def _exchange(self, request: bytes, sent: list[bool]) -> tuple[int, dict[str, str], str]:
         conn = await self._connection()
         done = False
         try:
             try:
                 conn.writer.write(request)
+                sent.append(True)
                 try:
                     await conn.writer.drain()  # a large image body on a slow link: back-pressure
                 except ConnectionError:
@@ -259,7 +267,7 @@ class JsonClient:
                 self.host, self.port, ssl=self._ssl, limit=MAX_HEADER_BYTES,
                 server_hostname=self.host if self._ssl is not None else None)
         except OSError as exc:
-            raise APIConnectionError(f"cannot connect to {self.base_url}: {exc}") from None
+            raise APIConnectionError(f"cannot connect to {self.base_url}: {exc}", sent=False) from None
         self.opened += 1
         return _Connection(reader, writer)
 

@@ -66,7 +66,7 @@ def _translated():
     except openai.APIStatusError as exc:
         headers = {k.lower(): v for k, v in exc.response.headers.items()}
         raise error_from(exc.status_code, exc.response.text, headers) from None
-    except openai.APITimeoutError as exc:
+    except openai.APITimeoutError as exc:  # whether the request got out is not known: assume so
         raise APITimeoutError(f"{type(exc).__name__}: {exc}") from None
     except openai.APIConnectionError as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""

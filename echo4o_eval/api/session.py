@@ -154,6 +154,12 @@ class Session:
                             self.not_before = max(self.not_before, time.monotonic() + wait)
                 except APIConnectionError as exc:  # APITimeoutError included
                     error = f"{type(exc).__name__}: {exc}"
+                    if exc.sent:  # it reached the server: it may have been processed and billed
+                        result.unanswered += 1
+                        totals["unanswered"] += 1
+                    else:  # never left this machine: not a request the server saw
+                        result.calls -= 1
+                        totals["calls"] -= 1
                 except MalformedResponse as exc:
                     error = f"{type(exc).__name__}: {exc}"
             finally:

@@ -303,6 +303,8 @@ class OpenAIJudge:
                     replies.append("")
             usage["api_calls"] += result.calls
             usage["cached_replies"] += result.cached_replies
+            if result.unanswered:  # sent, no reply: the server may have billed them
+                usage["unanswered"] = usage.get("unanswered", 0) + result.unanswered
             for name, value in result.usage.items():
                 usage[name] = usage.get(name, 0) + value
             cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
