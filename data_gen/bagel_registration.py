@@ -164,8 +164,9 @@ class BagelRegistration:
                 group["vit_image_transform_args"] = dict(VIT_TRANSFORM)
             group.update({"is_mandatory": True, "num_used_data": [max(len(self.files[kind]), readers)], "weight": 1})
             groups[GROUPS[kind]] = group
-        header = (f"# Echo-4o synthetic data for Bagel (written by {by}); num_used_data: parquet files read,\n"
-                  f"# at least {readers} data-loader workers (`echo4o-eval bagel-recipe` sizes it for yours).\n")
+        header = (f"# Echo-4o synthetic data for Bagel (written by {by}). num_used_data: parquet files read,\n"
+                  f"# at least the {readers} data-loader worker(s) this was written for (GPUs x nodes x workers;\n"
+                  "# `echo4o-eval bagel-recipe --gpus --nodes --num-workers` writes it for others).\n")
         if "multi_reference" in self.kinds:
             header += ("# visual_und is on (references go through the ViT): batches also need CE tokens, so mix in\n"
                        "# Bagel's text/VLM example data, e.g. a vlm_sft group:\n"

@@ -193,6 +193,8 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
     registration.write(root, readers=readers, by="echo4o-eval synth export", dataset_info_name="dataset_info.py.txt",
                        config_name="data_config.yaml")
     warnings = registration.reader_warnings(readers, f"{settings.gpus} GPUs x {settings.workers} workers")
+    if not registration.kinds:
+        warnings.append("no kept samples: the Bagel export holds no parquet file (see `synth status`)")
     if over_limit:
         hint = ("set export.bagel.shrink_references_to (e.g. 512) to re-encode references smaller"
                 if not settings.shrink_references_to else "shrink references further or raise the limit")

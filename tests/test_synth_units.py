@@ -191,6 +191,7 @@ def test_bagel_export_rerun_with_fewer_samples_leaves_no_stale_parts(tmp_path):
     assert "unified_edit" not in (root / "dataset_info.py.txt").read_text()
     recipe = write_bagel_recipe(tmp_path / "out", tmp_path / "recipe", gpus=1)
     assert "--visual_und False" in recipe.command
+    assert "no kept samples" in export_bagel([], {}, tmp_path / "empty", settings)["warnings"][-1]
 
 
 def test_reference_pool_from_a_folder_plans_multi_reference_samples(tmp_path):
