@@ -305,3 +305,17 @@ def test_calls_count_what_reached_the_server_and_unanswered_ones_are_kept(fake_o
     engine.close()
     assert refused.status == "api_error" and "gave up after 3 attempts" in refused.error
     assert (refused.calls, refused.unanswered, engine.totals["calls"]) == (0, 0, 0)
+
+
+def test_an_endless_body_is_refused_not_buffered_forever(monkeypatch):
+    from echo4o_eval.api import http
+
+    monkeypatch.setattr(http, "MAX_BODY_BYTES", 4096)
+    endless = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 10_000
+    with RawServer(lambda req: (endless, True)) as server:
+        with pytest.raises(APIConnectionError, match="larger than 4096 bytes"):
+            post(server.url)
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+    with RawServer(lambda req: (big, True)) as server:
+        with pytest.raises(APIConnectionError, match="too large"):
+            post(server.url)

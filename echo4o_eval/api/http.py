@@ -304,10 +304,14 @@ class JsonClient:
         elif status in (204, 304):
             raw = b""
         else:  # the body runs until the server closes the connection
-            raw = await reader.read(MAX_BODY_BYTES + 1)
-            while chunk := await reader.read(MAX_BODY_BYTES + 1 - len(raw)):
-                raw += chunk
-            reusable = False
+            parts, total = [], 0
+            while chunk := await reader.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_BODY_BYTES:
+                    raise APIConnectionError(f"reply from {self.base_url} is larger than "
+                                             f"{MAX_BODY_BYTES} bytes")
+                parts.append(chunk)
+            raw, reusable = b"".join(parts), False
         return status, headers, raw, reusable
 
     async def close(self) -> None:
