@@ -7,13 +7,18 @@ each prompt's mean) and makes intervals too wide.
 
 Method: the stratified delete-a-group jackknife (Kott). Prompts are shuffled within each tag
 (seeded) and dealt in turn into ``G`` groups, so every group is a small stratified sample of the
-prompt set. Replicate ``g`` re-runs the benchmark's own ``aggregate`` without group ``g``;
+prompt set. Replicate ``g`` is the benchmark's own ``aggregate`` without group ``g``;
 the variance of a metric is ``(G-1)/G * sum_g (theta_g - theta)^2``, and the interval is
 ``theta +- t_{df} * se`` with ``df = G - 1`` (for a tag with fewer prompts than groups,
 ``df = prompts - 1``: the classic t interval of a mean). For a mean of per-image (or
 per-prompt) scores this is the cluster-robust variance; for smooth functions of such means
-(mean of tag means, weighted type scores) it is their linearised variance. It costs ``G``
-aggregate calls (``2G`` for a paired change), not thousands.
+(mean of tag means, weighted type scores) it is their linearised variance.
+
+Cost: an evaluator that offers ``metric_terms`` next to ``aggregate`` (every built-in one does;
+:mod:`echo4o_eval.statistics.terms`) has its replicates computed from per-group totals: one
+pass over the scores, a few milliseconds for thousands of images, and neither numpy nor scipy
+imported (:mod:`.shuffle`, :mod:`.quantiles`). Any other aggregate is re-run ``G`` times (``2G``
+for a paired change). Both give the same values.
 
 Boundary: a proportion at 0 or 1 with no spread in any replicate gets the Wilson interval
 over its ``n``. Metrics whose value is None keep no interval. ``docs/statistics.md`` gives the
