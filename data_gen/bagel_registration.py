@@ -35,7 +35,8 @@ Example:
     >>> exec(registration.dataset_info_lines({}, "a doctest"), namespace)  # what appending does
     >>> namespace["DATASET_INFO"]["t2i_pretrain"]["echo4o_synth_t2i"]["num_total_samples"]
     6
-    >>> import yaml; yaml.safe_load(registration.data_config(readers=4, by="a doctest"))["t2i_pretrain"]["num_used_data"]
+    >>> import yaml
+    >>> yaml.safe_load(registration.data_config(readers=4, by="a doctest"))["t2i_pretrain"]["num_used_data"]
     [4]
 """
 

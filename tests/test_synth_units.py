@@ -182,7 +182,8 @@ def test_bagel_export_rerun_with_fewer_samples_leaves_no_stale_parts(tmp_path):
     first = [sample(i) for i in range(3)] + [sample(3, [str(tmp_path / "0.png"), str(tmp_path / "1.png")])]
     export_bagel(first, {"fantasy": 3, "multi_reference": 1}, tmp_path / "out", settings)
     root = tmp_path / "out" / "bagel"
-    assert len(list((root / "t2i").glob("*.parquet"))) == 3 and (root / "parquet_info" / "multi_reference.json").exists()
+    assert len(list((root / "t2i").glob("*.parquet"))) == 3
+    assert (root / "parquet_info" / "multi_reference.json").exists()
     out = export_bagel([sample(4)], {"fantasy": 1}, tmp_path / "out", settings)
     assert out["rows"] == {"t2i": 1, "multi_reference": 0}
     assert [f.name for f in (root / "t2i").glob("*.parquet")] == ["part-00000.parquet"]

@@ -142,7 +142,8 @@ def test_bagel_registration_from_export_and_recipe_names_the_same_data_and_reach
         (name,) = from_recipe[1][group]["dataset_names"]
         export_entry, recipe_entry = dict(from_export[0][group][name]), dict(from_recipe[0][group][name])
         if group == "unified_edit":  # each writes its own parquet_info (the recipe's recomputed from the files)
-            export_info, recipe_info = Path(export_entry.pop("parquet_info_path")), Path(recipe_entry.pop("parquet_info_path"))
+            export_info = Path(export_entry.pop("parquet_info_path"))
+            recipe_info = Path(recipe_entry.pop("parquet_info_path"))
             assert export_info.parent == bagel.resolve() / "parquet_info"
             assert recipe_info.parent == (tmp_path / "recipe" / "parquet_info").resolve()
             assert json.loads(export_info.read_text()) == json.loads(recipe_info.read_text())
@@ -157,7 +158,8 @@ def test_bagel_registration_from_export_and_recipe_names_the_same_data_and_reach
         for row in rows["unified_edit"]:  # references first, target last; one instruction
             expected = kept[row["id"]]
             assert row["instruction_list"] == [[expected["prompt"]]]
-            assert row["image_list"] == [Path(p).read_bytes() for p in expected["references"] + [expected["image_path"]]]
+            images = expected["references"] + [expected["image_path"]]
+            assert row["image_list"] == [Path(p).read_bytes() for p in images]
 
 
 @pytest.mark.slow
