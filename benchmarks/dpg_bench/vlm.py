@@ -237,24 +237,23 @@ class DPGBenchEvaluator:
         from echo4o_eval.statistics.terms import TermsBuilder
 
         terms = TermsBuilder()
-        l1: dict[str, None] = {}
-        l2: dict[str, None] = {}
+        keys: dict[str, tuple[str, str]] = {}  # category -> (its L1 key, its L2 key)
         for s in scores:
             if s.status is not Status.OK:
                 continue
             terms.add(s.sample_id, "sum", float(s.values["score"]))
             terms.add(s.sample_id, "n")
             for name, value in s.values["categories"]:
-                top = name.split("-")[0].strip()
-                l1.setdefault(top, None)
-                l2.setdefault(name, None)
-                for key in (f"L1/{top}", f"L2/{name}"):
+                pair = keys.get(name)
+                if pair is None:
+                    pair = keys[name] = (f"L1/{name.split('-')[0].strip()}", f"L2/{name}")
+                for key in pair:
                     terms.add(s.sample_id, ("sum", key), float(value))
                     terms.add(s.sample_id, ("n", key))
+        tag_keys = list(dict.fromkeys(k[0] for k in keys.values())) + [keys[n][1] for n in sorted(keys)]
 
         def compute(t):
-            out = {(key, "score"): t["sum", key] / t["n", key]
-                   for key in [f"L1/{k}" for k in l1] + [f"L2/{k}" for k in l2] if t["n", key]}
+            out = {(key, "score"): t["sum", key] / t["n", key] for key in tag_keys if t["n", key]}
             out["", "overall"] = t["sum"] / t["n"] if t["n"] else None
             return out
 

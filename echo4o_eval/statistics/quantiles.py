@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 
 EXACT_DF_LIMIT = 200  # integer df up to this use the closed form (agrees with scipy to 1e-13); beyond, scipy
@@ -48,6 +49,7 @@ def _central_mass(theta: float, df: int) -> float:
     return math.sin(theta) * total
 
 
+@lru_cache(maxsize=256)
 def t_quantile(p: float, df: float) -> float:
     """Quantile of Student's t with ``df`` degrees of freedom at ``p`` in (0, 1).
 

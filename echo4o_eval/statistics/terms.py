@@ -55,51 +55,47 @@ class TermsBuilder:
     """
 
     def __init__(self) -> None:
-        self._names: dict[Hashable, int] = {}
-        self._rows: dict[str, dict[int, float]] = {}
+        self._rows: dict[str, dict[Hashable, float]] = {}
 
     def add(self, sample_id: str, term: Hashable, value: float = 1.0) -> None:
         """Add ``value`` to ``term`` for the prompt ``sample_id``."""
-        index = self._names.get(term)
-        if index is None:
-            index = self._names[term] = len(self._names)
         row = self._rows.get(sample_id)
         if row is None:
             row = self._rows[sample_id] = {}
-        row[index] = row.get(index, 0.0) + value
+        row[term] = row.get(term, 0.0) + value
 
     def build(self, compute: Compute) -> "MetricTerms":
         """The :class:`MetricTerms` of what was added, computed by ``compute``."""
-        return MetricTerms(list(self._names), self._rows, compute)
+        return MetricTerms(self._rows, compute)
 
 
 @dataclass(frozen=True)
 class MetricTerms:
     """Per-prompt totals of named terms and the function that turns totals into metrics."""
 
-    names: list[Hashable]
-    per_sample: dict[str, dict[int, float]]  # sample id -> {index in names: its total}
+    per_sample: dict[str, dict[Hashable, float]]  # sample id -> {term: its total}
     compute: Compute
 
-    def replicate_values(self, group_of: Mapping[str, int], n_groups: int) -> list[dict[MetricKey, float | None]]:
+    def replicate_values(self, group_of: Mapping[str, int], n_groups: int) -> list[Mapping[MetricKey, float | None]]:
         """Metric values without each group in turn, then with every group (the full sample).
 
         ``group_of`` maps a sample id to its group; a sample it does not name is never deleted
         (as :func:`echo4o_eval.statistics.jackknife.replicates` keeps scores of unknown samples).
         Returns ``n_groups + 1`` maps: replicate 0..G-1, then the full-sample values.
         """
-        width = len(self.names)
-        group_sums = [[0.0] * width for _ in range(n_groups + 1)]
+        group_sums: list[dict[Hashable, float]] = [{} for _ in range(n_groups + 1)]
         for sample_id, row in self.per_sample.items():
             target = group_sums[group_of.get(sample_id, n_groups)]
-            for j, value in row.items():
-                target[j] += value
-        full = [sum(group[j] for group in group_sums) for j in range(width)]
+            for term, value in row.items():
+                target[term] = target.get(term, 0.0) + value
+        full: dict[Hashable, float] = {}
+        for sums in group_sums:
+            for term, value in sums.items():
+                full[term] = full.get(term, 0.0) + value
         out = []
-        for g in range(n_groups):
-            deleted = group_sums[g]
-            out.append(self.compute(Totals(zip(self.names, (f - d for f, d in zip(full, deleted))))))
-        out.append(self.compute(Totals(zip(self.names, full))))
+        for deleted in group_sums[:n_groups]:
+            out.append(self.compute(Totals({term: total - deleted.get(term, 0.0) for term, total in full.items()})))
+        out.append(self.compute(Totals(full)))
         return out
 
 
