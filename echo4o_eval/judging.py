@@ -1,19 +1,34 @@
 """Judge and score images, recording each image as soon as its judgements are complete.
 
 The runner hands :func:`judge_and_score` the (sample, generation) pairs that still need a
-score. With a judge that streams (``judge_stream``, the API judges), every image is one group
-of requests: images are prepared in the judge's thread pool while other requests are in
-flight, there is no batch barrier, and each image's score record is written (append-only,
-flushed to the OS) the moment its last judgement arrives, so a killed process loses no finished
-judgement; the store fsyncs within 0.2 s (``RunWriter.sync_interval``) and on close.
-Other judges (detectors on a GPU) are called in batches of ``batch_size`` images and each
-batch's records are written as it returns.
+score, and, for a judge that streams, the model batches still being generated (``arriving``).
+With a judge that streams (``judge_stream``, the API judges), every image is one group of
+requests and there is no barrier: images already generated are judged while the model makes
+the next batches (generation runs in a thread of its own and hands each recorded batch over),
+images are prepared in the judge's thread pool while other requests are in flight, and each
+image's score record is written (append-only, flushed to the OS) as soon as its last
+judgement arrives. A writer thread records what is ready: judgements that complete while it
+writes are recorded together with one write and flush, and a judgement that completes alone
+is written at once. So a killed process loses no finished judgement; the store fsyncs within
+0.2 s (``RunWriter.sync_interval``) and on close. When the judge has answered everything
+handed to it before the next batch is ready, its stream ends and a new one starts with that
+batch (:meth:`~echo4o_eval.api.engine.ApiEngine.stream` reads its items on its event loop, so
+a stream never waits there for images that do not exist yet).
+
+Other judges (detectors on a GPU) are called in batches of ``batch_size`` images once every
+image exists (a generator and a detector would compete for the GPU's memory), and each
+batch's records are written together as it returns.
+
+An exception in either stage stops both: what was generated and what was judged up to then
+stays recorded (judgements already received are written before the exception is raised; the
+model batch being generated is finished and recorded first).
 
 An image whose earlier judgement failed (judge_error / parse_error, retried on resume) is
 asked again in a new retry round: the judge uses new cache slots for it, so a reply that could
 not be parsed is not replayed; the failed judgements stay in the new record (``earlier``) for
 audit. Scoring one image never stops the run: an exception from ``evaluator.score`` becomes
-that image's ``score_error`` (:func:`echo4o_eval.scoring.aggregation.safe_score`).
+that image's ``score_error`` (:func:`echo4o_eval.scoring.aggregation.safe_score`). Evaluators
+build requests (``requests``) in the generation thread and score in the writer thread.
 
 Example (a tiny judge that streams; records land in a fresh run store):
     >>> import tempfile
@@ -32,21 +47,40 @@ Example (a tiny judge that streams; records land in a fresh run store):
     ...                            values={"n": len(judgements)})
     >>> store = RunStore(tempfile.mkdtemp())
     >>> store.initialise({"fingerprint": "f", "model": {"spec": "m"}, "benchmark": "b@1"}, [])
-    >>> items = [(Sample(str(i), i, "a cat", "t"), Generation(str(i), 0, 0, Status.OK)) for i in range(3)]
-    >>> with store.writer() as writer:
-    ...     judge_and_score(items, Echo(), Count(), writer, progress=False)
-    3
+    >>> pairs = [(Sample(str(i), i, "a cat", "t"), Generation(str(i), 0, 0, Status.OK)) for i in range(5)]
+    >>> with store.writer() as writer:  # two images now, three arriving in two model batches
+    ...     judge_and_score(pairs[:2], Echo(), Count(), writer, progress=False,
+    ...                     arriving=iter([pairs[2:4], pairs[4:]]), arriving_count=3)
+    5
     >>> sorted(k for k in store.load().scores)
-    [('0', 0), ('1', 0), ('2', 0)]
+    [('0', 0), ('1', 0), ('2', 0), ('3', 0), ('4', 0)]
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
+import queue
 import sys
+import threading
 from typing import Any, Iterable, Iterator, Sequence
 
 from echo4o_eval.records.types import Generation, Judgement, Sample, SampleScore, Status
+from echo4o_eval.rundir.store import ScoreRecord
+
+Pairs = Sequence[tuple[Sample, Generation]]
+
+
+def streams(judge) -> bool:
+    """Whether ``judge`` judges as a stream (``judge_stream``). Looked up on its class, so a
+    deferred judge (:mod:`echo4o_eval.deferred`) is not loaded to answer.
+
+    >>> class Api:
+    ...     def judge_stream(self, groups): ...
+    >>> streams(Api()), streams(object())
+    (True, False)
+    """
+    return callable(getattr(type(judge), "judge_stream", None))
 
 
 def _safe_score(evaluator, sample: Sample, generation: Generation, judgements: Sequence[Judgement]):
@@ -63,39 +97,35 @@ def _bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="image", file=sys.stderr, leave=False)
 
 
-def judge_and_score(items: Sequence[tuple[Sample, Generation]], judge, evaluator, writer, *,
-                    previous=None, batch_size: int = 64, progress: bool = True,
-                    desc: str = "judging") -> int:
+def judge_and_score(items: Pairs, judge, evaluator, writer, *, previous=None, batch_size: int = 64,
+                    progress: bool = True, desc: str = "judging",
+                    arriving: Iterable[Pairs] | None = None, arriving_count: int = 0) -> int:
     """Judge, score and record every (sample, generation); returns how many were recorded.
 
-    ``previous`` (the run's :class:`~echo4o_eval.rundir.store.RunData`, optional) tells which images
-    are retries of a failed judgement. ``batch_size`` applies only to judges that do not
-    stream. The progress bar (when ``progress``) advances per image recorded.
+    ``arriving`` (optional) yields more lists of pairs, each once it is recorded (the model
+    batches still to generate; ``arriving_count`` pairs in all, for the progress bar). A judge
+    that streams judges them as they arrive, ``arriving`` running in a thread of its own;
+    another judge judges once ``arriving`` is exhausted. ``previous`` (the run's
+    :class:`~echo4o_eval.rundir.store.RunData`, optional) tells which images are retries of a
+    failed judgement. ``batch_size`` applies only to judges that do not stream. The progress
+    bar (when ``progress``) advances per image recorded.
     """
-    bar = _bar(len(items), desc, progress)
-    plans = [_plan(sample, generation, evaluator, previous) for sample, generation in items]
-    recorded = 0
+    if not items and arriving is None:
+        return 0
+    bar = _bar(len(items) + arriving_count, desc, progress)
     try:
-        for plan, judgements in _judged(plans, judge, batch_size):
-            sample, generation = plan["sample"], plan["generation"]
-            if len(judgements) != len(plan["requests"]):
-                raise RuntimeError(f"judge {judge.id} answered {len(judgements)} of "
-                                   f"{len(plan['requests'])} requests for {sample.id}")
-            if "error" in plan:
-                error = plan["error"]
-                score = SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
-                                    reason=f"building the judge requests failed: {type(error).__name__}: {error}")
-            else:
-                score = _safe_score(evaluator, sample, generation, judgements)
-            writer.append_score(generation, judgements, score, attempt=plan["round"],
-                                earlier=plan["earlier"])
-            recorded += 1
-            if bar is not None:
-                bar.update(1)
+        if streams(judge):
+            return _Overlap(judge, evaluator, writer, previous, bar).run(items, arriving)
+        if arriving is not None:
+            items = [*items, *itertools.chain.from_iterable(arriving)]
+        recorded = 0
+        plans = [_plan(sample, generation, evaluator, previous) for sample, generation in items]
+        for ready in _batch_judged(plans, judge, batch_size):
+            recorded += _record(ready, evaluator, writer, bar)
+        return recorded
     finally:
         if bar is not None:
             bar.close()
-    return recorded
 
 
 def _plan(sample: Sample, generation: Generation, evaluator, previous) -> dict[str, Any]:
@@ -121,28 +151,168 @@ def _plan(sample: Sample, generation: Generation, evaluator, previous) -> dict[s
             "earlier": earlier}
 
 
-def _judged(plans: list[dict], judge, batch_size: int) -> Iterator[tuple[dict, list[Judgement]]]:
-    """(plan, judgements) for every plan, as they complete."""
-    idle = [p for p in plans if not p["requests"]]
-    for plan in idle:  # nothing to ask (failed generation): scored at once
-        yield plan, []
+def _record(ready: Sequence[tuple[dict, list[Judgement]]], evaluator, writer, bar) -> int:
+    """Score ``(plan, judgements)`` pairs and write their records with one write and flush."""
+    records = []
+    for plan, judgements in ready:
+        sample, generation = plan["sample"], plan["generation"]
+        if "error" in plan:
+            error = plan["error"]
+            score = SampleScore(sample.id, generation.image_index, sample.tag, Status.SCORE_ERROR,
+                                reason=f"building the judge requests failed: {type(error).__name__}: {error}")
+        else:
+            score = _safe_score(evaluator, sample, generation, judgements)
+        records.append(ScoreRecord(generation, judgements, score, plan["round"], plan["earlier"]))
+    if records:
+        writer.append_scores(records)
+        if bar is not None:
+            bar.update(len(records))
+    return len(records)
+
+
+def _check_answer(judge, plan: dict, judgements: Sequence[Judgement]) -> None:
+    if len(judgements) != len(plan["requests"]):
+        raise RuntimeError(f"judge {judge.id} answered {len(judgements)} of "
+                           f"{len(plan['requests'])} requests for {plan['sample'].id}")
+
+
+def _batch_judged(plans: list[dict], judge, batch_size: int) -> Iterator[list[tuple[dict, list[Judgement]]]]:
+    """Lists of (plan, judgements) that are ready together, for a judge that does not stream:
+    the plans with nothing to ask (failed generations) at once, then each batch's."""
+    yield [(plan, []) for plan in plans if not plan["requests"]]
     busy = [p for p in plans if p["requests"]]
-    stream = getattr(judge, "judge_stream", None)
-    if stream is not None:
-        groups = ((index, plan["requests"], plan["round"]) for index, plan in enumerate(busy))
-        for index, judgements in stream(groups):
-            yield busy[index], judgements
-        return
     for batch in _batched(busy, batch_size):  # judges that take whole batches (detectors)
         requests = [r for plan in batch for r in plan["requests"]]
         judgements = judge.judge(requests)
         if len(judgements) != len(requests):
             raise RuntimeError(f"judge {judge.id} answered {len(judgements)} of {len(requests)} requests")
-        start = 0
+        start, ready = 0, []
         for plan in batch:
             count = len(plan["requests"])
-            yield plan, list(judgements[start:start + count])
+            ready.append((plan, list(judgements[start:start + count])))
             start += count
+        yield ready
+
+
+class _Overlap:
+    """A streaming judge judging while the images are generated (see the module docstring).
+
+    Three threads: the caller's drives the judge's streams; a generation thread runs
+    ``arriving`` and plans each batch (images to ask about go to ``ready``, failed ones straight
+    to the writer); a writer thread scores and records what is ready, together."""
+
+    def __init__(self, judge, evaluator, writer, previous, bar) -> None:
+        self.judge, self.evaluator, self.writer, self.previous, self.bar = judge, evaluator, writer, previous, bar
+        self.ready: collections.deque = collections.deque()  # plans waiting for the judge
+        self.done: queue.SimpleQueue = queue.SimpleQueue()  # (plan, judgements) to record; None: stop
+        self.wake = threading.Event()  # the driver has something new to look at
+        self.stop = threading.Event()  # the caller's stage failed: generate no further batch
+        self.producing = False
+        self.failures: list[BaseException] = []  # from the generation or the writer thread
+        self.recorded = 0
+
+    def run(self, items: Pairs, arriving: Iterable[Pairs] | None) -> int:
+        producer = writer = None
+        try:
+            writer = threading.Thread(target=self._write, name="echo4o-records", daemon=True)
+            writer.start()
+            if arriving is not None:
+                self.producing = True
+                producer = threading.Thread(target=self._produce, args=(arriving,),
+                                            name="echo4o-generate", daemon=True)
+                producer.start()
+            self._accept(items)
+            self._drive()
+        finally:
+            self.stop.set()
+            if producer is not None:
+                producer.join()  # the batch in hand is finished and recorded
+            if writer is not None:
+                self.done.put(None)
+                writer.join()  # judgements already received are recorded
+        self._raise_failure()
+        return self.recorded
+
+    def _accept(self, pairs: Pairs) -> None:
+        for sample, generation in pairs:
+            plan = _plan(sample, generation, self.evaluator, self.previous)
+            if plan["requests"]:
+                self.ready.append(plan)
+            else:
+                self.done.put((plan, []))  # nothing to ask (failed generation): recorded at once
+        self.wake.set()
+
+    def _produce(self, arriving: Iterable[Pairs]) -> None:
+        batches = iter(arriving)
+        try:
+            for pairs in batches:
+                self._accept(pairs)
+                if self.stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 (raised by the caller's thread)
+            self.failures.append(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            self.producing = False
+            self.wake.set()
+
+    def _drive(self) -> None:
+        while True:
+            self.wake.clear()
+            self._raise_failure()
+            finished = not self.producing  # read before ready: a batch is in ready before this turns
+            if self.ready:
+                self._judge_ready()
+            elif finished:
+                return
+            else:
+                self.wake.wait()
+
+    def _judge_ready(self) -> None:
+        """One stream over the plans in ``ready``, and those that join them while it is fed."""
+        def feed():
+            while True:
+                try:
+                    plan = self.ready.popleft()
+                except IndexError:
+                    return
+                yield plan, plan["requests"], plan["round"]
+
+        stream = self.judge.judge_stream(feed())
+        try:
+            for plan, judgements in stream:
+                _check_answer(self.judge, plan, judgements)
+                self.done.put((plan, judgements))
+                if self.failures:
+                    self._raise_failure()
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # leaving early cancels the requests in flight
+
+    def _write(self) -> None:
+        stopping = False
+        while not stopping:
+            ready = [self.done.get()]
+            try:
+                while True:
+                    ready.append(self.done.get_nowait())
+            except queue.Empty:
+                pass
+            stopping = ready[-1] is None
+            ready = [entry for entry in ready if entry is not None]
+            try:
+                self.recorded += _record(ready, self.evaluator, self.writer, self.bar)
+            except BaseException as exc:  # noqa: BLE001 (raised by the caller's thread)
+                self.failures.append(exc)
+                self.wake.set()
+                return
+
+    def _raise_failure(self) -> None:
+        if self.failures:
+            raise self.failures[0]
 
 
 def _batched(items: Iterable, size: int):

@@ -39,7 +39,7 @@ from echo4o_eval.models.generation_params import check_generation_params
 from echo4o_eval.models.identity import identity_of
 from echo4o_eval.factories import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, load_benchmark
-from echo4o_eval.judging import judge_and_score
+from echo4o_eval.judging import judge_and_score, streams
 from echo4o_eval.rundir.store import RunStore, check_run_directory
 from echo4o_eval.records.types import (
     BenchmarkResult,
@@ -260,8 +260,11 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
     mine = distributed.shard(samples, info.rank, info.world_size)
     existing = store.load()
     by_id = {s.id: s for s in samples}
-    generated = scored = 0
+    scored = 0
+    counts = {"generated": 0}
     retry = config.retry_failed
+    judging = dict(previous=existing, batch_size=config.judge_batch_size, progress=config.progress,
+                   desc=f"{runner.spec.id}: judging (rank {info.rank})")
     with store.writer() as writer:
         pending = [
             request
@@ -270,37 +273,47 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
             if _needs(existing.generations.get((request.sample_id, request.image_index)), RETRY_GENERATION, retry)
         ]
         generations = dict(existing.generations)
-        redone = set()
-        desc = f"{runner.spec.id}: images (rank {info.rank})"
-        size = max(1, model.batch_size) if pending else 1
-        for batch in _progress(_batched(pending, size), -(-len(pending) // size), desc, config.progress):
-            results = model.generate(batch)
-            if len(results) != len(batch):
-                raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
-            writer.append_generations(results)
-            for generation in results:
-                key = (generation.sample_id, generation.image_index)
-                generations[key] = generation
-                redone.add(key)
-                generated += 1
-        if evaluator is not None:
-            to_score = [
-                key
-                for sample in mine
-                for key in ((sample.id, i) for i in range(runner.images_per_prompt))
-                if key in generations
-                and (key in redone or _needs(existing.scores.get(key), RETRY_SCORE, retry))
-            ]
-            scored += 0 if not to_score else judge_and_score(  # no work: a deferred judge stays unloaded
-                [(by_id[sid], generations[(sid, i)]) for sid, i in to_score], judge, evaluator, writer,
-                previous=existing, batch_size=config.judge_batch_size, progress=config.progress,
-                desc=f"{runner.spec.id}: judging (rank {info.rank})")
+        batches = _generate(runner, model, writer, pending, generations, by_id, counts)
+        keys = [(sample.id, i) for sample in mine for i in range(runner.images_per_prompt)]
+        if evaluator is not None and streams(judge):  # judged as the model batches are recorded
+            waiting = {(r.sample_id, r.image_index) for r in pending}
+            ready = [(by_id[key[0]], generations[key]) for key in keys if key in generations
+                     and key not in waiting and _needs(existing.scores.get(key), RETRY_SCORE, retry)]
+            scored = judge_and_score(ready, judge, evaluator, writer, arriving=batches if pending else None,
+                                     arriving_count=len(pending), **judging)
+        else:  # generate everything, then judge (a GPU detector would compete with the model)
+            redone = {(g.sample_id, g.image_index) for pairs in batches for _, g in pairs}
+            to_score = [key for key in keys if key in generations and (
+                key in redone or _needs(existing.scores.get(key), RETRY_SCORE, retry))]
+            if evaluator is not None and to_score:  # no work: a deferred judge stays unloaded
+                scored = judge_and_score([(by_id[sid], generations[(sid, i)]) for sid, i in to_score],
+                                         judge, evaluator, writer, **judging)
+    generated = counts["generated"]
     if info.is_main:
         _record_settings(store, model, judge)
     distributed.barrier(store.run_dir, info, "scored", timeout_s=config.barrier_timeout_s)
     if not info.is_main or evaluator is None:
         return RunOutcome(store.run_dir, None, generated, scored, {})
     return _finish(runner, store, samples, evaluator, generated, scored)
+
+
+def _generate(runner: Runner, model, writer, pending: list[GenerationRequest], generations: dict,
+              by_id: Mapping[str, Sample], counts: dict[str, int]):
+    """Generate (or find) the ``pending`` images in model batches; record each batch with one
+    write, note it in ``generations`` and ``counts``, and yield its (sample, generation) pairs."""
+    if not pending:
+        return
+    size = max(1, model.batch_size)
+    desc = f"{runner.spec.id}: images (rank {runner.rank.rank})"
+    for batch in _progress(_batched(pending, size), -(-len(pending) // size), desc, runner.config.progress):
+        results = model.generate(batch)
+        if len(results) != len(batch):
+            raise RuntimeError(f"model {model.id} returned {len(results)} images for {len(batch)} requests")
+        writer.append_generations(results)
+        for generation in results:
+            generations[(generation.sample_id, generation.image_index)] = generation
+        counts["generated"] += len(results)
+        yield [(by_id[g.sample_id], g) for g in results]
 
 
 def _record_settings(store: RunStore, model, judge) -> None:

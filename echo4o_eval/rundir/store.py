@@ -50,7 +50,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 from echo4o_eval.records.types import (
     BenchmarkResult,
@@ -194,8 +194,10 @@ class RunData:
 class RunWriter:
     """Appends records to this rank's shard; obtained from :meth:`RunStore.writer`.
 
-    Each record is written and flushed to the operating system at once, so a killed process
-    loses nothing it recorded. ``sync_interval`` > 0 groups the fsyncs (a background thread
+    Each call's records are written and flushed to the operating system at once, so a killed
+    process loses nothing it recorded; records ready together (a model batch, judgements that
+    completed together) go in one call, one write and one flush. Calls from several threads
+    (generation and judging overlap) are serialised. ``sync_interval`` > 0 groups the fsyncs (a background thread
     syncs what was written at most that many seconds later, and :meth:`close` syncs the rest):
     one fsync per record would cost more than the judging itself on a slow disk; 0 syncs
     every record before returning."""
@@ -205,6 +207,7 @@ class RunWriter:
         self._handle = handle
         self._interval = sync_interval
         self._dirty = False
+        self._lock = threading.Lock()  # one writer at a time: records never interleave
         self._stop = threading.Event()
         self._syncer = None
         if sync_interval > 0:
@@ -241,11 +244,12 @@ class RunWriter:
 
     def _append(self, *records: dict[str, Any]) -> None:
         lines = "".join(json.dumps(to_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
-        self._handle.write(lines)
-        self._handle.flush()  # in the OS's hands: survives the process being killed
-        self._dirty = True
-        if self._interval <= 0:
-            self.sync()
+        with self._lock:
+            self._handle.write(lines)
+            self._handle.flush()  # in the OS's hands: survives the process being killed
+            self._dirty = True
+            if self._interval <= 0:
+                self.sync()
 
     def append_generation(self, generation: Generation) -> None:
         """Record a generated (or found) image; keyed by the generation fingerprint."""
@@ -265,15 +269,34 @@ class RunWriter:
     ) -> None:
         """Record an image's judgements and score; keyed by the full fingerprint.
         ``attempt`` > 0 marks a retried judgement, ``earlier`` its failed predecessors."""
+        self.append_scores([ScoreRecord(generation, judgements, score, attempt, earlier)])
+
+    def append_scores(self, records: Sequence["ScoreRecord"]) -> None:
+        """Record several images' judgements and scores with one write and flush."""
         fingerprint = self._store.manifest.get("fingerprint")
+        self._append(*(self._score_record(r, fingerprint) for r in records))
+
+    def _score_record(self, entry: "ScoreRecord", fingerprint: str | None) -> dict[str, Any]:
+        generation = entry.generation
         key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
-        record: dict[str, Any] = {"type": "score", "key": key, "judgements": list(judgements),
-                                  "score": score}
-        if attempt:
-            record["attempt"] = attempt
-        if earlier:
-            record["earlier"] = list(earlier)
-        self._append(record)
+        record: dict[str, Any] = {"type": "score", "key": key, "judgements": list(entry.judgements),
+                                  "score": entry.score}
+        if entry.attempt:
+            record["attempt"] = entry.attempt
+        if entry.earlier:
+            record["earlier"] = list(entry.earlier)
+        return record
+
+
+class ScoreRecord(NamedTuple):
+    """One image's score record for :meth:`RunWriter.append_scores`: its generation, the
+    judgements, the score, the retry round (0: first judgement) and the failed earlier rounds."""
+
+    generation: Generation
+    judgements: Sequence[Judgement]
+    score: SampleScore
+    attempt: int = 0
+    earlier: Sequence[Any] | None = None
 
 
 IGNORED_IN_CHANGES = frozenset({
