@@ -1,9 +1,10 @@
 """A benchmark result's metrics as one flat map, and back: what the jackknife and the bootstrap share.
 
-Both interval methods re-run a benchmark's own ``aggregate`` and work on every metric at once,
-overall and per tag, keyed ``(tag, metric name)`` with tag ``""`` (:data:`OVERALL`) for the
-overall metrics; once each metric has its interval, :func:`with_intervals` puts the map back
-into the result's shape and records the method in its notes.
+Both interval methods use a benchmark's own ``aggregate`` (re-run, or for the jackknife through
+the evaluator's ``metric_terms`` shortcut) and work on every metric at once, overall and per
+tag, keyed ``(tag, metric name)`` with tag ``""`` (:data:`OVERALL`) for the overall metrics;
+once each metric has its interval, :func:`with_intervals` puts the map back into the result's
+shape and records the method in its notes.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ reproduces the full-sample result before using it (else it re-runs ``aggregate``
 The compute function works on plain numbers, like ``aggregate``: ``totals[term]`` is a float
 (0.0 for a term nothing added to) and it returns ``{(tag or "", metric name): value}`` with
 ``None`` for an undefined value. A metric it leaves out has no value in that replicate, as a
-tag missing from a replicate's ``aggregate`` result.
+tag missing from a replicate's ``aggregate`` result. ``metric_terms`` may return None for data
+it cannot express; then ``aggregate`` is re-run.
 
 Example:
     >>> terms = TermsBuilder()
