@@ -148,8 +148,8 @@ def test_imagine_bench(mode):
     check_all(ImagineBenchEvaluator({"mode": mode}).aggregate, tags, values)
 
 
-@pytest.mark.parametrize("mode", ["default", "parity"])
-def test_omnicontext(mode):
+@pytest.mark.parametrize("mode,language", [("default", "en"), ("parity", "en"), ("default", "zh")])
+def test_omnicontext(mode, language):
     from echo4o_eval.benchmarks.omnicontext.vlm import OFFICIAL_CRASH, OmniContextEvaluator
 
     tags = ["single_character", "multiple_object", "single_object", "scene_character",
@@ -169,7 +169,8 @@ def test_omnicontext(mode):
         x = rng.random()
         return {"instruction_language": "en"} if x < 0.8 else {"instruction_language": "zh"} if x < 0.95 else {}
 
-    check_all(OmniContextEvaluator({"mode": mode}).aggregate, tags, values, metadata_of=metadata)
+    check_all(OmniContextEvaluator({"mode": mode, "language": language}).aggregate, tags, values,
+              metadata_of=metadata)
     assert crashes
 
 
