@@ -40,7 +40,7 @@ from echo4o_eval.models.identity import identity_of
 from echo4o_eval.factories import make_judge, make_model
 from echo4o_eval.spec import BenchmarkSpec, load_benchmark
 from echo4o_eval.judging import judge_and_score, streams
-from echo4o_eval.rundir.store import RunStore, check_run_directory
+from echo4o_eval.rundir.store import RunData, RunStore, check_run_directory
 from echo4o_eval.records.types import (
     BenchmarkResult,
     GenerationRequest,
@@ -152,11 +152,19 @@ class Runner:
         samples = self.benchmark.load_samples(assets, self.config.variant)
         return samples[: self.config.limit] if self.config.limit else samples
 
-    def requests_for(self, sample: Sample, store: RunStore) -> list[GenerationRequest]:
-        """One GenerationRequest per image of ``sample``, with per-image seeds and output paths."""
+    def requests_for(self, sample: Sample, store: RunStore,
+                     existing: RunData | None = None) -> list[GenerationRequest]:
+        """One GenerationRequest per image of ``sample``, with per-image seeds and output paths.
+        ``retry_round`` is the number of generation records ``existing`` (default: what
+        ``store`` holds) has for the image: 0 for a first try, n for a retry after n failed
+        attempts, so an API model asks the server again instead of replaying a failed reply."""
+        existing = store.load() if existing is None else existing
         # "metadata" lets image-reading models check a folder against the benchmark (GenEval's
         # per-prompt metadata.jsonl); generating adapters ignore it and never record it.
         params = {**self.generation_params, "metadata": sample.metadata}
+        rounds = [int((sample.id, i) in existing.generations)
+                  + len(existing.earlier_generation_records.get((sample.id, i), ()))
+                  for i in range(self.images_per_prompt)]
         return [
             GenerationRequest(
                 sample_id=sample.id,
@@ -168,6 +176,7 @@ class Runner:
                 output_path=str(store.image_path(sample.id, i)),
                 reference_images=sample.reference_images,
                 params=params,
+                retry_round=rounds[i],
             )
             for i in range(self.images_per_prompt)
         ]
@@ -269,7 +278,7 @@ def _execute(runner: Runner, store: RunStore, samples, model, judge, evaluator) 
         pending = [
             request
             for sample in mine
-            for request in runner.requests_for(sample, store)
+            for request in runner.requests_for(sample, store, existing)
             if _needs(existing.generations.get((request.sample_id, request.image_index)), RETRY_GENERATION, retry)
         ]
         generations = dict(existing.generations)

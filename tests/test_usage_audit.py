@@ -39,6 +39,7 @@ def run_args(server, run_dir, data_dir):
     return ["run", "--benchmark", "geneval_pp", "--model", "openai:gpt-image-1",
             "--model-option", f"base_url={server.base_url}", "--model-option", f"api_key_env={KEY_ENV}",
             "--model-option", "concurrency=1", "--model-option", "max_retries=0",
+            "--model-option", "parse_retries=0",  # a bad image is a failure at once, not re-asked
             "--model-option", "cache=off",  # a retry must ask the server again
             "--judge", "openai:gpt-4.1", "--judge-base-url", server.base_url,
             "--judge-api-key-env", KEY_ENV, "--data-dir", str(data_dir), "--offline",
@@ -92,8 +93,9 @@ def test_failed_paid_images_count_in_usage_after_a_retry_replaced_them(fake_open
 
 
 def test_a_bad_image_replayed_from_the_cache_says_so(fake_openai, tmp_path):
-    """Known limit (reported): the response cache keeps a billed reply whose image is unusable,
-    so a retry with the cache on replays it; the error tells the user how to ask again."""
+    """The response cache keeps a billed reply whose image is unusable (every ask of it): the
+    same request (retry round 0, e.g. a fresh run directory) replays them, and the error tells
+    the user how to ask again (--retry-failed in that run directory, or cache=off)."""
     from echo4o_eval.catalog import MODELS
     from echo4o_eval.records.types import GenerationRequest
 
@@ -102,7 +104,7 @@ def test_a_bad_image_replayed_from_the_cache_says_so(fake_openai, tmp_path):
     options = {"base_url": server.base_url, "api_key_env": KEY_ENV, "cache_dir": str(tmp_path / "cache")}
     [first] = MODELS.get("openai")("gpt-image-1", options).generate([request])
     [again] = MODELS.get("openai")("gpt-image-1", options).generate([request])
-    assert first.status is again.status is Status.GENERATION_ERROR and server.count() == 1
+    assert first.status is again.status is Status.GENERATION_ERROR and server.count() == 3  # 2 re-asks
     assert "replayed from the response cache" not in first.error and first.cost_usd > 0
     assert "replayed from the response cache" in again.error and "cache=off" in again.error
     assert again.usage["api_calls"] == 0 and again.cost_usd == 0

@@ -112,6 +112,10 @@ class GenerationRequest:
     output_path: str  # where a generating adapter must write the image (PNG)
     reference_images: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)  # width, height, steps, guidance...
+    # 0 for an image's first try; n for its n-th re-generation after failed records (resume
+    # with --retry-failed). An API model asks the server again in a new cache slot instead of
+    # replaying the failed reply; it enters no fingerprint and no cache key.
+    retry_round: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "GenerationRequest":
