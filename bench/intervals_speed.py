@@ -149,7 +149,8 @@ def before_module(commit: str, folder: Path) -> str | None:
     (folder / "basic_before.py").write_text(basic)
     jack = jack.replace("from echo4o_eval.statistics.basic import wilson_interval",
                         "import importlib.util as _u, pathlib as _p\n"
-                        "    _s = _u.spec_from_file_location('basic_before', _p.Path(__file__).with_name('basic_before.py'))\n"
+                        "    _s = _u.spec_from_file_location('basic_before',\n"
+                        "                                    _p.Path(__file__).with_name('basic_before.py'))\n"
                         "    import sys as _y; _m = _y.modules['basic_before'] = _u.module_from_spec(_s)\n"
                         "    _s.loader.exec_module(_m); wilson_interval = _m.wilson_interval")
     path = folder / "jackknife_before.py"
@@ -191,7 +192,8 @@ def main(argv=None) -> int:
         if old:
             then = cold(name, old)
             line += (f"; before ({args.before}) {then['seconds'] * 1000:.0f} ms (imported "
-                     f"{', '.join(then['imported']) or 'nothing heavy'}); ratio {then['seconds'] / now['seconds']:.1f}x")
+                     f"{', '.join(then['imported']) or 'nothing heavy'}); "
+                     f"ratio {then['seconds'] / now['seconds']:.1f}x")
         print(line)
     return 0
 

@@ -77,7 +77,8 @@ class MetricTerms:
     per_sample: dict[str, dict[Hashable, float]]  # sample id -> {term: its total}
     compute: Compute
 
-    def replicate_values(self, group_of: Mapping[str, int], n_groups: int) -> list[Mapping[MetricKey, float | None]]:
+    def replicate_values(self, group_of: Mapping[str, int],
+                         n_groups: int) -> list[Mapping[MetricKey, float | None]]:
         """Metric values without each group in turn, then with every group (the full sample).
 
         ``group_of`` maps a sample id to its group; a sample it does not name is never deleted
@@ -95,7 +96,8 @@ class MetricTerms:
                 full[term] = full.get(term, 0.0) + value
         out = []
         for deleted in group_sums[:n_groups]:
-            out.append(self.compute(Totals({term: total - deleted.get(term, 0.0) for term, total in full.items()})))
+            kept = {term: total - deleted.get(term, 0.0) for term, total in full.items()}
+            out.append(self.compute(Totals(kept)))
         out.append(self.compute(Totals(full)))
         return out
 
