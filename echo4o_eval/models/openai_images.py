@@ -151,9 +151,9 @@ class OpenAIImageModel:
     def _generation(self, request: GenerationRequest, call: ApiCall, result: CallResult) -> Generation:
         if result.status == "refused":
             return self._failed(request, Status.REFUSED, result.error or "refused", result)
-        where = (" (replayed from the response cache: a --retry-failed run of the run directory "
-                 "that recorded it asks the server again, as does --model-option cache=off)"
-                 ) if result.cached else ""
+        where = (" (replayed from the response cache: `run --retry-failed` in the run directory "
+                 "that recorded this failure asks the server again, as does the model option "
+                 "cache=off)") if result.cached else ""
         if result.status == "parse_error":  # every ask's image was unusable (decode_reply)
             detail = (result.error or "").removeprefix("unusable reply: ")
             asks = len(result.replies)
