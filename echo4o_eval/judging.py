@@ -4,31 +4,33 @@ The runner hands :func:`judge_and_score` the (sample, generation) pairs that sti
 score, and, for a judge that streams, the model batches still being generated (``arriving``).
 With a judge that streams (``judge_stream``, the API judges), every image is one group of
 requests and there is no barrier: images already generated are judged while the model makes
-the next batches (generation runs in a thread of its own and hands each recorded batch over),
-images are prepared in the judge's thread pool while other requests are in flight, and each
-image's score record is written (append-only, flushed to the OS) as soon as its last
-judgement arrives. A writer thread records what is ready: judgements that complete while it
-writes are recorded together with one write and flush, and a judgement that completes alone
-is written at once. So a killed process loses no finished judgement; the store fsyncs within
-0.2 s (``RunWriter.sync_interval``) and on close. When the judge has answered everything
-handed to it before the next batch is ready, its stream ends and a new one starts with that
-batch (:meth:`~echo4o_eval.api.engine.ApiEngine.stream` reads its items on its event loop, so
-a stream never waits there for images that do not exist yet).
+the next batches (the model generates in the caller's thread, as it would without a judge; a
+judging thread takes each batch as soon as it is recorded), images are prepared in the
+judge's thread pool while other requests are in flight, and each image's score record is
+written (append-only, flushed to the OS) as soon as its last judgement arrives. A writer
+thread records what is ready: judgements that complete while it writes are recorded together
+with one write and flush, and a judgement that completes alone is written at once. So a
+killed process loses no finished judgement; the store fsyncs within 0.2 s
+(``RunWriter.sync_interval``) and on close. When the judge has answered everything handed to
+it before the next batch is ready, its stream ends and a new one starts with that batch
+(:meth:`~echo4o_eval.api.engine.ApiEngine.stream` reads its items on its event loop, so a
+stream never waits there for images that do not exist yet).
 
 Other judges (detectors on a GPU) are called in batches of ``batch_size`` images once every
 image exists (a generator and a detector would compete for the GPU's memory), and each
 batch's records are written together as it returns.
 
 An exception in either stage stops both: what was generated and what was judged up to then
-stays recorded (judgements already received are written before the exception is raised; the
-model batch being generated is finished and recorded first).
+stays recorded. Judgements already received are written before the exception is raised
+(requests still in flight are not waited for: a reply that arrived is in the response cache);
+when judging fails, the model batch being generated is finished and recorded first.
 
 An image whose earlier judgement failed (judge_error / parse_error, retried on resume) is
 asked again in a new retry round: the judge uses new cache slots for it, so a reply that could
 not be parsed is not replayed; the failed judgements stay in the new record (``earlier``) for
 audit. Scoring one image never stops the run: an exception from ``evaluator.score`` becomes
 that image's ``score_error`` (:func:`echo4o_eval.scoring.aggregation.safe_score`). Evaluators
-build requests (``requests``) in the generation thread and score in the writer thread.
+build requests (``requests``) in the caller's thread and score in the writer thread.
 
 Example (a tiny judge that streams; records land in a fresh run store):
     >>> import tempfile
@@ -197,39 +199,49 @@ def _batch_judged(plans: list[dict], judge, batch_size: int) -> Iterator[list[tu
 class _Overlap:
     """A streaming judge judging while the images are generated (see the module docstring).
 
-    Three threads: the caller's drives the judge's streams; a generation thread runs
-    ``arriving`` and plans each batch (images to ask about go to ``ready``, failed ones straight
-    to the writer); a writer thread scores and records what is ready, together."""
+    The caller's thread plans the images and runs ``arriving`` (the model stays in the thread
+    it was made in, with that thread's settings: CUDA device, grad mode, context variables);
+    a judging thread feeds ``ready`` plans to the judge's streams; a writer thread scores and
+    records what is ready, together. Failed generations go straight to the writer."""
 
     def __init__(self, judge, evaluator, writer, previous, bar) -> None:
         self.judge, self.evaluator, self.writer, self.previous, self.bar = judge, evaluator, writer, previous, bar
         self.ready: collections.deque = collections.deque()  # plans waiting for the judge
         self.done: queue.SimpleQueue = queue.SimpleQueue()  # (plan, judgements) to record; None: stop
-        self.wake = threading.Event()  # the driver has something new to look at
-        self.stop = threading.Event()  # the caller's stage failed: generate no further batch
-        self.producing = False
-        self.failures: list[BaseException] = []  # from the generation or the writer thread
+        self.wake = threading.Event()  # the judging thread has something new to look at
+        self.stop = threading.Event()  # the caller's stage failed: start no further request
+        self.producing = True  # more plans may come
+        self.failures: list[BaseException] = []  # from the judging or the writer thread
         self.recorded = 0
 
     def run(self, items: Pairs, arriving: Iterable[Pairs] | None) -> int:
-        producer = writer = None
+        writer = threading.Thread(target=self._write, name="echo4o-records", daemon=True)
+        judging = threading.Thread(target=self._judge_all, name="echo4o-judging", daemon=True)
+        batches = iter(arriving if arriving is not None else ())
         try:
-            writer = threading.Thread(target=self._write, name="echo4o-records", daemon=True)
             writer.start()
-            if arriving is not None:
-                self.producing = True
-                producer = threading.Thread(target=self._produce, args=(arriving,),
-                                            name="echo4o-generate", daemon=True)
-                producer.start()
+            judging.start()
             self._accept(items)
-            self._drive()
-        finally:
+            for pairs in batches:  # the model generates here, in the caller's thread
+                self._accept(pairs)
+                self._raise_failure()  # the judge failed: no further batch
+            self.producing = False
+            self.wake.set()
+            judging.join()
+        except BaseException:
+            # stop judging without waiting for the requests in flight (their replies are in
+            # the response cache once received); what was received is recorded below
             self.stop.set()
-            if producer is not None:
-                producer.join()  # the batch in hand is finished and recorded
-            if writer is not None:
+            raise
+        finally:
+            self.producing = False
+            self.wake.set()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            if writer.is_alive():
                 self.done.put(None)
-                writer.join()  # judgements already received are recorded
+                writer.join()
         self._raise_failure()
         return self.recorded
 
@@ -242,38 +254,24 @@ class _Overlap:
                 self.done.put((plan, []))  # nothing to ask (failed generation): recorded at once
         self.wake.set()
 
-    def _produce(self, arriving: Iterable[Pairs]) -> None:
-        batches = iter(arriving)
+    def _judge_all(self) -> None:
         try:
-            for pairs in batches:
-                self._accept(pairs)
-                if self.stop.is_set():
-                    break
+            while not self.stop.is_set():
+                self.wake.clear()
+                finished = not self.producing  # read before ready: a plan is in ready before this turns
+                if self.ready:
+                    self._judge_ready()
+                elif finished:
+                    return
+                else:
+                    self.wake.wait()
         except BaseException as exc:  # noqa: BLE001 (raised by the caller's thread)
             self.failures.append(exc)
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-            self.producing = False
-            self.wake.set()
-
-    def _drive(self) -> None:
-        while True:
-            self.wake.clear()
-            self._raise_failure()
-            finished = not self.producing  # read before ready: a batch is in ready before this turns
-            if self.ready:
-                self._judge_ready()
-            elif finished:
-                return
-            else:
-                self.wake.wait()
 
     def _judge_ready(self) -> None:
         """One stream over the plans in ``ready``, and those that join them while it is fed."""
         def feed():
-            while True:
+            while not self.stop.is_set():
                 try:
                     plan = self.ready.popleft()
                 except IndexError:
@@ -285,8 +283,8 @@ class _Overlap:
             for plan, judgements in stream:
                 _check_answer(self.judge, plan, judgements)
                 self.done.put((plan, judgements))
-                if self.failures:
-                    self._raise_failure()
+                if self.stop.is_set() or self.failures:
+                    break
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
@@ -307,7 +305,7 @@ class _Overlap:
                 self.recorded += _record(ready, self.evaluator, self.writer, self.bar)
             except BaseException as exc:  # noqa: BLE001 (raised by the caller's thread)
                 self.failures.append(exc)
-                self.wake.set()
+                self.stop.set()
                 return
 
     def _raise_failure(self) -> None:

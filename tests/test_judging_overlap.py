@@ -35,21 +35,24 @@ def _scored(run_dir: Path) -> int:
 
 class BatchModel:
     """A generating test model, 2 images a batch. From its second batch on it waits (up to
-    20 s) until the run store holds a score, noting whether one came, and raises where told."""
+    20 s) until the run store holds ``wait_for`` scores, noting how many it saw, and raises
+    where told."""
 
     id = "batch-model"
     batch_size = 2
 
-    def __init__(self, run_dir: Path, fail_at_batch: int | None = None):
-        self.run_dir, self.fail_at_batch = run_dir, fail_at_batch
+    def __init__(self, run_dir: Path, fail_at_batch: int | None = None, wait_for: int = 1):
+        self.run_dir, self.fail_at_batch, self.wait_for = run_dir, fail_at_batch, wait_for
         self.batches = 0
         self.scored_before_batch: list[int] = []
+        self.threads: set[int] = set()
 
     def generate(self, requests):
         self.batches += 1
+        self.threads.add(threading.get_ident())
         if self.batches > 1:
             deadline = time.monotonic() + 20
-            while _scored(self.run_dir) == 0 and time.monotonic() < deadline:
+            while _scored(self.run_dir) < self.wait_for and time.monotonic() < deadline:
                 time.sleep(0.01)
         self.scored_before_batch.append(_scored(self.run_dir))
         if self.batches == self.fail_at_batch:
@@ -91,6 +94,7 @@ def test_images_are_judged_while_later_batches_are_generated(tmp_path, data_dir,
     assert model.batches == 3
     assert model.scored_before_batch[0] == 0 and all(n > 0 for n in model.scored_before_batch[1:]), \
         model.scored_before_batch  # the first batch was judged before the last was generated
+    assert model.threads == {threading.get_ident()}  # the model ran in the caller's thread
     assert (outcome.generated, outcome.scored) == (N, N)
     assert outcome.status_counts == {"ok": N} and server.count() == N
     records = _records(run_dir)
@@ -103,7 +107,8 @@ def test_an_exception_in_generation_keeps_the_judgements_recorded_and_resume_fin
     judge = _judge(server, tmp_path)
     try:
         with pytest.raises(RuntimeError, match="the GPU fell over"):
-            run(_config(run_dir, data_dir), model=BatchModel(run_dir, fail_at_batch=2), judge=judge)
+            run(_config(run_dir, data_dir), model=BatchModel(run_dir, fail_at_batch=2, wait_for=2),
+                judge=judge)
         kept = load_run(run_dir)
         assert len(kept.generations) == 2 and len(kept.scores) == 2  # the first batch, judged
         assert all(s.status is Status.OK for s in kept.scores.values())
