@@ -57,12 +57,13 @@ def test_an_undecodable_image_is_asked_again_in_the_same_run(fake_openai, tmp_pa
     generation = generate(server, tmp_path / "run", data_dir)
     assert_ok(generation)
     assert server.count("images.generate") == 2  # the bad reply, then the one re-ask
-    assert generation.usage["api_calls"] == 2 and generation.cost_usd > 0  # both were billed
+    assert generation.usage["api_calls"] == generation.usage["replies"] == 2  # both were billed
+    assert generation.cost_usd > 0
 
     # a fresh run directory replays both replies (the bad one is decoded and passed over)
     again = generate(server, tmp_path / "fresh", data_dir)
     assert_ok(again)
-    assert server.count("images.generate") == 2 and again.usage["api_calls"] == 0
+    assert server.count("images.generate") == 2 and again.usage["api_calls"] == again.usage["replies"] == 0
 
 
 @pytest.mark.parametrize("bad", ["", "b64:!!!", "empty", "no-data"])
@@ -101,7 +102,7 @@ def test_retry_failed_asks_a_failed_image_again_and_replays_what_succeeded(fake_
     failed = generate(server, run_dir, data_dir)
     assert failed.status is Status.GENERATION_ERROR
     assert "bad image in reply (3 asks)" in failed.error and "cache" not in failed.error
-    assert server.count("images.generate") == 3 and failed.usage["api_calls"] == 3
+    assert server.count("images.generate") == 3 and failed.usage["api_calls"] == failed.usage["replies"] == 3
 
     retried = generate(server, run_dir, data_dir)  # --retry-failed is the default
     assert_ok(retried)

@@ -240,9 +240,11 @@ def _open_image(data: bytes):
 
 
 def _usage(result: CallResult) -> dict[str, Any]:
-    """Tokens of the replies fetched now, and the requests the server received (paid even
-    when the generation then failed)."""
-    return {**result.usage, "api_calls": result.calls, "cached": result.cached}
+    """Tokens of the replies fetched now, the requests the server received and the replies it
+    sent now (``replies``: billed even when the image was unusable and asked again, or the
+    generation then failed; replays from the cache are not counted)."""
+    return {**result.usage, "api_calls": result.calls, "cached": result.cached,
+            "replies": len(result.replies) - result.cached_replies}
 
 
 def make_openai_image_model(argument: str, options: Mapping[str, Any]) -> OpenAIImageModel:
