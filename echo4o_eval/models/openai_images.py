@@ -205,7 +205,7 @@ def decode_reply(reply: Mapping[str, Any]):
         >>> decode_reply({"data": [{"b64_json": base64.b64encode(b"not an image").decode()}]})
         Traceback (most recent call last):
         ...
-        ValueError: cannot decode the image: UnidentifiedImageError: cannot identify image file <_io.BytesIO object at ...>
+        ValueError: cannot decode the image: UnidentifiedImageError: cannot identify image file ...
     """
     items = reply.get("data")
     item = items[0] if isinstance(items, list) and items else None
