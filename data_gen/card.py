@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from echo4o_eval.data_gen.config import SynthConfig
-from echo4o_eval.data_gen.status import stage_summary
+from echo4o_eval.data_gen.status import stage_summary, unanswered_note
 
 
 def markdown_table(rows: dict[str, dict[str, int]], columns: list[str]) -> str:
@@ -71,6 +71,7 @@ def card_text(config: SynthConfig, export_name: str, export_summary: dict[str, A
         "## Models", "", *_models(config), "",
         "## Counts and cost per stage", "", *stage_lines,
         f"Total estimated cost: ${summary['total_cost_usd']:.4f}", "",
+        *([f"Note: {unanswered_note(summary)}.", ""] if unanswered_note(summary) else []),
         f"Detector check vs VLM check (instruction samples): agree {agreement.get('agree', 0)}, "
         f"disagree {agreement.get('disagree', 0)}", "",
         "## Filters applied", "",

@@ -3,12 +3,21 @@
 their JSON replies. Every system prompt starts with a ``[synth:<task>]`` tag (test servers and
 logs can tell the tasks apart). The prompts were written for this project.
 
+A reply with no content but a ``refusal`` (OpenAI's structured refusal) is not a parse failure:
+the validators return it as a :class:`~echo4o_eval.judges.openai_judge.Refusal` (the judge's
+own helper), so the engine does not ask again (asking again rarely changes a refusal and is
+paid each time) and the stage records the sample as ``refused`` with the model's text
+(:func:`refusal_of`).
+
 Example:
     >>> parse_json_reply({"choices": [{"message": {"content": '```json\\n{"prompt": "x"}\\n```'}}]})
     {'prompt': 'x'}
     >>> call = chat_call("fantasy-writer", WRITER_SYSTEM, "brief")
     >>> call.payload["messages"][0]["content"].startswith("[synth:fantasy-writer]")
     True
+    >>> refused = {"choices": [{"message": {"content": None, "refusal": "I can't help with that"}}]}
+    >>> refusal_of(validate_check(refused)), refusal_of(needs_text("prompt")(refused))
+    ("I can't help with that", "I can't help with that")
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from echo4o_eval.api.engine import ApiCall
+from echo4o_eval.judges.openai_judge import Refusal, reply_refusal
 from echo4o_eval.judges.vlm_messages import data_url, encode_image
 
 WRITER_SYSTEM = (
@@ -67,10 +77,19 @@ def parse_json_reply(reply: dict) -> dict[str, Any]:
     return value
 
 
-def needs_text(*keys: str) -> Callable[[dict], dict]:
-    """A validator: the reply's JSON must hold non-empty strings under ``keys``."""
+def refusal_of(value: Any) -> str | None:
+    """The model's refusal text when a validated value is a refusal; None otherwise."""
+    return str(value) if isinstance(value, Refusal) else None
 
-    def validate(reply: dict) -> dict:
+
+def needs_text(*keys: str) -> Callable[[dict], dict | Refusal]:
+    """A validator: the reply's JSON must hold non-empty strings under ``keys`` (a refusal is
+    returned as a :class:`Refusal`)."""
+
+    def validate(reply: dict) -> dict | Refusal:
+        refusal = reply_refusal(reply)
+        if refusal is not None:
+            return Refusal(refusal)
         value = parse_json_reply(reply)
         for key in keys:
             if not isinstance(value.get(key), str) or not value[key].strip():
@@ -80,8 +99,12 @@ def needs_text(*keys: str) -> Callable[[dict], dict]:
     return validate
 
 
-def validate_check(reply: dict) -> dict:
-    """A check reply: a known verdict; a misaligned verdict may carry a rewritten prompt."""
+def validate_check(reply: dict) -> dict | Refusal:
+    """A check reply: a known verdict; a misaligned verdict may carry a rewritten prompt (a
+    refusal is returned as a :class:`Refusal`)."""
+    refusal = reply_refusal(reply)
+    if refusal is not None:
+        return Refusal(refusal)
     value = parse_json_reply(reply)
     verdict = str(value.get("verdict", "")).strip().lower()
     if verdict not in VERDICTS:

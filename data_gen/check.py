@@ -2,7 +2,10 @@
 prompt. Aligned -> ``kept``. Misaligned but a good image -> ``rewritten``: the prompt is replaced
 by one describing what the image shows (original, rewritten and the reason are kept). Broken ->
 ``dropped``. A failed or unparsable check is ``check_error`` and is asked again on resume; the
-VLM's replies are cached in ``WORK/cache/check.sqlite``, so no check is paid twice.
+VLM's replies are cached in ``WORK/cache/check.sqlite``, so no check is paid twice. A VLM that
+refuses to answer (OpenAI's structured refusal: no content, a ``refusal`` text) makes the check
+``refused`` with the model's text in ``reason``, as the evaluation judge does: it is final (not
+asked again, now or on resume) and the sample is not kept.
 
 Instruction-following samples are also checked by the GenEval rule engine against their spec
 (counts, colours, left/right/above/below) when ``check.detector`` names a detector judge;
@@ -10,11 +13,12 @@ the record says whether the two checks agree and what the rules could not check.
 
 A check record::
 
-    {"id": ..., "status": "kept" | "rewritten" | "dropped" | "check_error",
+    {"id": ..., "status": "kept" | "rewritten" | "dropped" | "refused" | "check_error",
      "verdict": "aligned" | "misaligned" | "broken" | "not_checked", "reason": "...",
      "original_prompt": "...", "prompt": "<final prompt>", "rewritten_prompt": null | "...",
      "detector": null | {"correct": true, "reason": "...", "unchecked": [...]},
-     "agreement": null | true | false, "cost_usd": 0.0001, "cached": false}
+     "agreement": null | true | false, "cost_usd": 0.0001, "cached": false,
+     "unanswered": 0}                  # requests sent that got no reply (may have been billed)
 
 Example:
     >>> decide({"verdict": "misaligned", "reason": "two cats, not three",
@@ -29,12 +33,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from echo4o_eval.data_gen.chat import CHECK_SYSTEM, chat_call, validate_check
+from echo4o_eval.data_gen.chat import CHECK_SYSTEM, chat_call, refusal_of, validate_check
 from echo4o_eval.data_gen.config import SynthConfig, engine_config
 from echo4o_eval.data_gen.records import RecordStore
 from echo4o_eval.data_gen.specs import geneval_metadata
 
-DONE = ("kept", "rewritten", "dropped")
+DONE = ("kept", "rewritten", "dropped", "refused")  # final: not asked again on resume
 
 
 def decide(verdict: dict[str, Any], prompt: str) -> tuple[str, str]:
@@ -101,9 +105,14 @@ def _record(plan, gen, result, detector) -> dict[str, Any]:
         record.update(status="kept", verdict="not_checked", reason="no VLM configured (check.vlm.model)",
                       prompt=plan["prompt"])
     else:
-        record.update(cost_usd=result.cost_usd, cached=result.cached)
+        record.update(cost_usd=result.cost_usd, cached=result.cached, unanswered=result.unanswered)
         if result.status != "ok":
             record.update(status="check_error", verdict=None, reason=f"{result.status}: {result.error}",
+                          prompt=plan["prompt"])
+            return record
+        refusal = refusal_of(result.value)
+        if refusal is not None:
+            record.update(status="refused", verdict=None, reason=f"refused by the check model: {refusal}",
                           prompt=plan["prompt"])
             return record
         value = result.value
@@ -119,11 +128,12 @@ def _record(plan, gen, result, detector) -> dict[str, Any]:
 
 
 def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
-    """Check every generated sample without a final check record; returns counts and cost."""
+    """Check every generated sample without a final check record; returns counts, cost and
+    ``unanswered`` (requests sent that got no reply: they may have been billed)."""
     store = RecordStore(config.work_dir)
     engine = detector = None
     counts: dict[str, int] = {}
-    cost = 0.0
+    cost, unanswered = 0.0, 0
     try:
         done = store.ids("check", DONE)
         store.refresh("plan")
@@ -154,6 +164,7 @@ def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
                     write(record)
                     counts[record["status"]] = counts.get(record["status"], 0) + 1
                     cost += 0.0 if record.get("cached") else (record.get("cost_usd") or 0.0)
+                    unanswered += record.get("unanswered") or 0
                 if progress:
                     progress(len(gens))
     finally:
@@ -163,4 +174,4 @@ def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
             detector.close()
         store.close()
     return {"checked": sum(counts.values()), "by_status": dict(sorted(counts.items())),
-            "cost_usd": round(cost, 6)}
+            "cost_usd": round(cost, 6), "unanswered": unanswered}

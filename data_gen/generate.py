@@ -9,6 +9,12 @@ accepts (image API, diffusers, Bagel, plugins), with a hard budget.
 - Budget: ``max_images`` counts images paid for (cache replays are free), ``max_cost`` their
   estimated cost (the adapter's, else ``price_per_image``). A batch is cut to what the budget
   still allows, so the cap is never exceeded; then the stage stops cleanly (``stopped``).
+  Every reply the server billed counts, whatever became of its image: a reply whose image is
+  unusable (undecodable, empty, no data) is paid for like a good one (:func:`billed_images`);
+  one with no known price is counted apart (charged at ``price_per_image``), never as $0.
+  Requests that reached the server but got no reply (timeout, broken connection; the adapter's
+  ``usage["unanswered"]``) may have been billed: they are counted in the record
+  (``unanswered``) and by ``synth status``, not priced.
 - Reference subjects are generated first; multi-reference samples then use their images
   (a sample whose subject failed is ``missing_reference``, retried on the next run).
 - Local generators shard over processes like ``run``: launched with torchrun/accelerate, each
@@ -17,6 +23,9 @@ accepts (image API, diffusers, Bagel, plugins), with a hard budget.
 Example:
     >>> image_path("/w", "fantasy", "fantasy-000001")
     '/w/images/fantasy/6c/fantasy-000001.png'
+    >>> billed_images({"status": "generation_error", "cached": False, "cost_usd": 0.0013,
+    ...                "usage": {"api_calls": 1}})  # a billed reply whose image was unusable
+    1
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from typing import Any, Iterable
 from echo4o_eval import distributed
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.records import RecordStore
-from echo4o_eval.records.types import GenerationRequest, Status, to_json
+from echo4o_eval.records.types import GenerationRequest, to_json
 
 log = logging.getLogger(__name__)
 DONE = ("ok", "refused")
@@ -84,7 +93,9 @@ class Budget:
         self.max_cost = None if share.max_cost is None else max(0.0, share.max_cost - spent_cost) / world
         self.price = share.price_per_image
         self.before_images, self.before_cost = spent_images, spent_cost
-        self.images, self.cost = 0, 0.0  # spent by this process
+        self.images, self.cost = 0, 0.0  # spent by this process (images billed, their cost)
+        self.unpriced = 0  # of those images, how many have no price at all (not in cost)
+        self.unanswered = 0  # requests sent by this process that got no reply (may be billed)
         # the largest cost of one image seen so far (earlier runs' records count)
         self.unit_cost = max((c for c in (share.price_per_image, unit_cost) if c is not None), default=None)
         self.stopped: str | None = None
@@ -114,30 +125,70 @@ class Budget:
         return allowed
 
     def charge(self, record: dict[str, Any]) -> None:
-        """Count one generation's spending (replays from the cache are free)."""
-        if not record.get("paid"):
+        """Count one generation's spending: every image the server billed, whatever became of
+        it (replays from the cache are free)."""
+        self.unanswered += int(record.get("unanswered") or 0)
+        images = billed_images(record)
+        if not images:
             return
-        self.images += 1
+        self.images += images
         cost = record.get("cost_usd")
         if cost is None and self.price is not None:
-            cost = self.price
-        if cost is None and self.max_cost is not None:
-            self.stopped = ("max_cost is set but the generator reports no price: set "
-                            "generate.price_per_image or use max_images")
-            cost = 0.0
-        self.cost += cost or 0.0
-        self.unit_cost = max(self.unit_cost or 0.0, cost or 0.0)
+            cost = self.price * images
+        if cost is None:  # counted apart, never as $0
+            self.unpriced += images
+            if self.max_cost is not None:
+                self.stopped = ("max_cost is set but the generator reports no price: set "
+                                "generate.price_per_image or use max_images")
+            return
+        self.cost += cost
+        self.unit_cost = max(self.unit_cost or 0.0, cost)  # the most one request has cost
+
+
+def billed_images(record: dict[str, Any]) -> int:
+    """How many images the server billed for one generate record, whatever became of them
+    (0: none; replays from the cache are free). An ``ok`` image fetched now is paid; so is a
+    failed one whose request got a reply the server priced (``cost_usd`` > 0) or a reply of
+    unknown price (``cost_usd`` None after API calls). An adapter that reports
+    ``usage["replies"]`` (replies fetched now, re-asks of unusable images included) is taken
+    at its word. Records written before this rule are read the same way (their ``cost_usd``
+    and ``usage`` say it).
+
+    >>> billed_images({"status": "ok", "cached": False, "paid": True})
+    1
+    >>> billed_images({"status": "ok", "cached": True, "paid": False})
+    0
+    >>> billed_images({"status": "generation_error", "cached": False, "cost_usd": None,
+    ...                "usage": {"api_calls": 3, "replies": 3}})  # three unusable, unpriced
+    3
+    >>> billed_images({"status": "generation_error", "cached": False, "cost_usd": 0.0,
+    ...                "usage": {"api_calls": 7}})  # HTTP errors only: nothing billed
+    0
+    """
+    if record.get("cached"):
+        return 0
+    usage = record.get("usage") or {}
+    replies = usage.get("replies")
+    if isinstance(replies, int) and not isinstance(replies, bool):
+        return max(0, replies)
+    if record.get("status") == "ok":
+        return 1 if record.get("paid", True) else 0
+    calls = usage.get("api_calls") or 0
+    cost = record.get("cost_usd")
+    return 1 if calls and (cost is None or cost > 0) else 0
 
 
 def _spent(store: RecordStore) -> tuple[int, float, float | None, int]:
-    """Images paid for, their known cost, the largest cost of one image and how many paid images
-    have no price (counted apart, never as $0), over every rank's records."""
+    """Images paid for (failed ones included), their known cost, the largest cost of one
+    request and how many paid images have no price (counted apart, never as $0), over every
+    rank's records."""
     images, cost, unit, unpriced = 0, 0.0, None, 0
     for record in store.iterate("generate"):
-        if record.get("paid"):
-            images += 1
+        billed = billed_images(record)
+        if billed:
+            images += billed
             if record.get("cost_usd") is None:
-                unpriced += 1
+                unpriced += billed
             else:
                 cost += record["cost_usd"]
                 unit = max(unit or 0.0, record["cost_usd"])
@@ -173,12 +224,15 @@ def _resolve_references(item: dict[str, Any], store: RecordStore) -> tuple[tuple
 def _record(generation, item: dict[str, Any], model_id: str, references) -> dict[str, Any]:
     usage = dict(generation.usage or {})
     cached = bool(usage.get("cached"))
-    paid = generation.status == Status.OK and not cached  # refusals and errors are not billed images
-    return {"id": item["id"], "subset": item["subset"], "status": to_json(generation.status),
-            "image_path": generation.image_path, "error": generation.error, "model": model_id,
-            "cost_usd": None if cached else generation.cost_usd, "paid": paid, "cached": cached,
-            "usage": to_json(usage), "params": to_json(dict(generation.params or {})),
-            "references": list(references)}
+    record = {"id": item["id"], "subset": item["subset"], "status": to_json(generation.status),
+              "image_path": generation.image_path, "error": generation.error, "model": model_id,
+              "cost_usd": None if cached else generation.cost_usd, "cached": cached,
+              "usage": to_json(usage), "params": to_json(dict(generation.params or {})),
+              "references": list(references),
+              "unanswered": int(usage.get("unanswered") or 0)}  # sent, no reply: may be billed
+    # paid: the server billed this request (an unusable image too; refusals and errors are not)
+    record["paid"] = billed_images({**record, "paid": not cached}) > 0
+    return record
 
 
 def _batches(items: list, size: int) -> Iterable[list]:
@@ -212,7 +266,8 @@ def run_generate(config: SynthConfig, model=None, progress=None) -> dict[str, An
             model.close()
         store.close()
     return {"rank": info.rank, "by_status": dict(sorted(counts.items())), "paid_images": budget.images,
-            "cost_usd": round(budget.cost, 6), "stopped": budget.stopped,
+            "cost_usd": round(budget.cost, 6), "unpriced_images": budget.unpriced,
+            "unanswered": budget.unanswered, "stopped": budget.stopped,
             "paid_before": budget.before_images}
 
 

@@ -1,12 +1,16 @@
 """Stage 1, plan: the prompt specs of the three subsets (and the reference subjects), with the
-structured spec kept beside the text. Resumable: planned ids are skipped, failed ones retried.
+structured spec kept beside the text. Resumable: planned ids are skipped, failed ones
+(``plan_error``) retried. A chat model that refuses to write a sample's prompt (OpenAI's
+structured refusal) makes it ``refused`` with the model's text in ``error``: final, not asked
+again, not generated.
 
 A plan record::
 
     {"id": "fantasy-000003", "subset": "fantasy", "task": "t2i", "status": "ok",
      "prompt": "...", "spec": {...}, "note": {"must_change": ..., "must_stay": ...},
      "references": [],                 # multi-reference: subject ids or image paths, in order
-     "writer": "template" | "<chat model>", "cost_usd": 0.0002}
+     "writer": "template" | "<chat model>", "cost_usd": 0.0002,
+     "unanswered": 0}                  # chat requests sent that got no reply (may have been billed)
 
 Example:
     >>> import tempfile
@@ -28,7 +32,7 @@ from typing import Any, Iterable
 from echo4o_eval.config import to_plain
 
 from echo4o_eval.data_gen import specs, vocabulary
-from echo4o_eval.data_gen.chat import PARAPHRASE_SYSTEM, WRITER_SYSTEM, chat_call, needs_text
+from echo4o_eval.data_gen.chat import PARAPHRASE_SYSTEM, WRITER_SYSTEM, chat_call, needs_text, refusal_of
 from echo4o_eval.data_gen.config import SynthConfig, engine_config
 from echo4o_eval.data_gen.records import RecordStore
 from echo4o_eval.data_gen.references import reference_pool
@@ -128,8 +132,12 @@ def _finish(item: dict[str, Any], result, model: str | None) -> dict[str, Any]:
     record["writer"] = model
     record["cost_usd"] = result.cost_usd
     record["chat_cached"] = result.cached
+    record["unanswered"] = result.unanswered
     if result.status != "ok":
         return {**record, "status": "plan_error", "error": f"chat {result.status}: {result.error}"}
+    refusal = refusal_of(result.value)
+    if refusal is not None:
+        return {**record, "status": "refused", "error": f"refused by the chat model: {refusal}"}
     record["prompt"] = result.value["prompt"].strip()
     if item["subset"] == "fantasy":
         record["note"] = {"must_change": result.value["must_change"], "must_stay": result.value["must_stay"]}
@@ -142,10 +150,11 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str, Any]:
-    """Plan every sample not yet planned; returns counts (``planned``, ``errors``, ``cost_usd``)."""
+    """Plan every sample not yet planned; returns counts (``planned``, ``errors``: plan_error,
+    ``refused``, ``cost_usd``, ``unanswered``: chat requests sent that got no reply)."""
     _guard_settings(config)
     items = planned_items(config)
-    done = store.ids("plan", ("ok",))
+    done = store.ids("plan", ("ok", "refused"))  # refusals are final: asking again is paid again
     pending = [item for item in items if item["id"] not in done]
     engine = None
     needs_chat = config.chat.model and any(
@@ -155,7 +164,7 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
         from echo4o_eval.api.engine import ApiEngine
 
         engine = ApiEngine(engine_config(config.chat, config.work_path / "cache" / "chat.sqlite"))
-    cost, errors = 0.0, 0
+    cost, errors, refused, unanswered = 0.0, 0, 0, 0
     try:
         with store.writer("plan") as write:
             for chunk in _chunks(pending, CHAT_BATCH):
@@ -164,7 +173,9 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
                 results = iter(engine.run_all(wanted) if wanted and engine else [])
                 for item, call in zip(chunk, calls):
                     record = _finish(item, next(results) if call is not None else None, config.chat.model)
-                    errors += record["status"] != "ok"
+                    errors += record["status"] == "plan_error"
+                    refused += record["status"] == "refused"
+                    unanswered += record.get("unanswered") or 0
                     cost += 0.0 if record.get("chat_cached") else (record.get("cost_usd") or 0.0)
                     write(record)
                 if progress:
@@ -175,5 +186,5 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
     by_subset: dict[str, int] = {}
     for item in items:
         by_subset[item["subset"]] = by_subset.get(item["subset"], 0) + 1
-    return {"planned": len(items), "new": len(pending), "errors": errors, "cost_usd": round(cost, 6),
-            "by_subset": dict(sorted(by_subset.items()))}
+    return {"planned": len(items), "new": len(pending), "errors": errors, "refused": refused,
+            "cost_usd": round(cost, 6), "unanswered": unanswered, "by_subset": dict(sorted(by_subset.items()))}

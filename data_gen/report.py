@@ -1,13 +1,18 @@
 """``synth report``: one self-contained HTML page (thumbnails embedded, no external files) in the
 style of the evaluation report (its stylesheet is reused): counts and cost per stage, and a
-gallery filterable by outcome (kept / rewritten / dropped / failed / pending), subset and text,
-with the reason, the original vs rewritten prompt and the references beside the target.
+gallery filterable by outcome (kept / rewritten / dropped / refused / failed / pending), subset
+and text, with the reason, the original vs rewritten prompt and the references beside the
+target. ``refused``: a model (prompt writer, image generator or check VLM) refused the sample;
+the reason holds its text. Requests that got no reply (they may have been billed) are noted.
 
 Example:
     >>> outcome({"status": "ok"}, {"status": "ok"}, {"status": "rewritten"}, {"status": "kept"})[0]
     'rewritten'
     >>> outcome({"status": "ok"}, {"status": "ok"}, {"status": "ok", "verdict": None}, None)
     ('pending', 'not filtered yet')
+    >>> outcome({"status": "ok"}, {"status": "ok"},
+    ...         {"status": "refused", "reason": "refused by the check model: no"}, None)
+    ('refused', 'check: refused by the check model: no')
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from typing import Any
 
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.records import RecordStore
-from echo4o_eval.data_gen.status import stage_summary
+from echo4o_eval.data_gen.status import stage_summary, unanswered_note
 
-OUTCOMES = ("kept", "rewritten", "dropped", "failed", "pending")
+OUTCOMES = ("kept", "rewritten", "dropped", "refused", "failed", "pending")
 THUMB_PX = 224
 REF_PX = 96
 
@@ -68,6 +73,7 @@ TEMPLATE = """<!DOCTYPE html>
 EXTRA_CSS = """
 .card.o-kept { border-top: 4px solid #3a9a47; } .card.o-rewritten { border-top: 4px solid #2457a6; }
 .card.o-dropped, .card.o-failed { border-top: 4px solid #c73a3a; } .card.o-pending { border-top: 4px solid #9aa3ad; }
+.card.o-refused { border-top: 4px solid #b07a1e; }
 .card del { color: #8a5a5a; }
 """
 
@@ -93,14 +99,19 @@ GALLERY_SCRIPT = """(function () {
 
 def outcome(plan, gen, check, kept) -> tuple[str, str]:
     """(outcome, reason) of one sample from its latest records (None where a stage has none)."""
+    if plan.get("status") == "refused":
+        return "refused", f"plan: {plan.get('error')}"
     if plan.get("status") != "ok":
         return "failed", f"plan: {plan.get('error') or plan.get('status')}"
     if gen is None:
         return "pending", "not generated yet"
     if gen.get("status") != "ok":
-        return "failed", f"generate: {gen.get('status')}: {gen.get('error') or ''}"
+        return ("refused" if gen.get("status") == "refused" else "failed"), \
+            f"generate: {gen.get('status')}: {gen.get('error') or ''}"
     if check is None or check.get("status") == "check_error":
         return ("failed", f"check: {check.get('reason')}") if check else ("pending", "not checked yet")
+    if check["status"] == "refused":
+        return "refused", f"check: {check.get('reason')}"
     if check["status"] == "dropped":
         return "dropped", f"check: {check.get('verdict')}: {check.get('reason') or ''}"
     if kept is None:
@@ -167,6 +178,8 @@ def write_report(config: SynthConfig, out_file: str | Path | None = None, max_it
     details = summary["filter"].get("details", {})
     notes = [f"Contamination not checked against {name}: {info['error'][:300]}"
              for name, info in details.get("benchmarks", {}).items() if "error" in info]
+    if unanswered_note(summary):
+        notes.append(f"{unanswered_note(summary)}.")
     loader = jinja2.ChoiceLoader([jinja2.DictLoader({"synth.html.j2": TEMPLATE}),
                                   jinja2.PackageLoader("echo4o_eval.report", "templates")])
     environment = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(default=True))

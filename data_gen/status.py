@@ -1,11 +1,18 @@
 """Counts and cost per stage of a work directory (``synth status``, the card and the report).
 
+Statuses are counted by name (a sample a model refused is ``refused``, apart from errors). The
+generate stage's cost and ``paid_images`` count every image the server billed, an unusable one
+too (:func:`~echo4o_eval.data_gen.generate.billed_images`); a call or image with no known price
+is counted in ``cost_unknown``, never as $0. ``unanswered`` counts requests that reached the
+server but got no reply (timeout, broken connection): they may have been billed and are in no
+cost; ``unanswered_requests`` is their total over the stages.
+
 Example:
     >>> import tempfile
     >>> from echo4o_eval.data_gen.config import load_synth_config
     >>> summary = stage_summary(load_synth_config(None, [f"work_dir={tempfile.mkdtemp()}"]))
-    >>> summary["plan"]["samples"], summary["final"]
-    (0, {})
+    >>> summary["plan"]["samples"], summary["final"], summary["unanswered_requests"]
+    (0, {}, 0)
 """
 
 from __future__ import annotations
@@ -15,24 +22,34 @@ from typing import Any
 
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.final import count_final
+from echo4o_eval.data_gen.generate import billed_images
 from echo4o_eval.data_gen.records import RecordStore
 
 
 def _stage(store: RecordStore, stage: str) -> dict[str, Any]:
     by_subset: dict[str, dict[str, int]] = {}
-    cost, unknown, paid, cached, agree, disagree = 0.0, 0, 0, 0, 0, 0
+    cost, unknown, paid, cached, agree, disagree, unanswered = 0.0, 0, 0, 0, 0, 0, 0
     for record in store.iterate(stage):
         subset = by_subset.setdefault(record.get("subset", "?"), {})
         status = str(record.get("status"))
         subset[status] = subset.get(status, 0) + 1
         replayed = record.get("chat_cached") if stage == "plan" else record.get("cached")
-        if replayed:
+        unanswered += int(record.get("unanswered") or (record.get("usage") or {}).get("unanswered") or 0)
+        if stage == "generate":  # every billed image, whatever became of it
+            billed = billed_images(record)
+            paid += billed
+            if replayed:
+                cached += 1
+            elif billed and record.get("cost_usd") is None:  # billed, price unknown
+                unknown += billed
+            elif billed:
+                cost += record["cost_usd"]
+        elif replayed:
             cached += 1
-        elif stage != "generate" or record.get("paid"):
+        else:
             if record.get("cost_usd") is None and replayed is False:  # a call was made, price unknown
                 unknown += 1
             cost += record.get("cost_usd") or 0.0
-        paid += bool(record.get("paid"))
         if record.get("agreement") is True:
             agree += 1
         elif record.get("agreement") is False:
@@ -44,7 +61,7 @@ def _stage(store: RecordStore, stage: str) -> dict[str, Any]:
     out: dict[str, Any] = {"samples": sum(totals.values()), "by_status": dict(sorted(totals.items())),
                            "by_subset": {k: dict(sorted(v.items())) for k, v in sorted(by_subset.items())}}
     if stage != "filter":
-        out.update(cost_usd=round(cost, 6), cost_unknown=unknown, cached=cached)
+        out.update(cost_usd=round(cost, 6), cost_unknown=unknown, cached=cached, unanswered=unanswered)
     if stage == "generate":
         out["paid_images"] = paid
     if stage == "check":
@@ -64,7 +81,21 @@ def stage_summary(config: SynthConfig) -> dict[str, Any]:
     if filter_file.exists():
         summary["filter"]["details"] = json.loads(filter_file.read_text(encoding="utf-8"))
     summary["total_cost_usd"] = round(sum(summary[s].get("cost_usd", 0.0) for s in ("plan", "generate", "check")), 6)
+    summary["unanswered_requests"] = sum(summary[s].get("unanswered", 0) for s in ("plan", "generate", "check"))
     return summary
+
+
+def unanswered_note(summary: dict[str, Any]) -> str | None:
+    """The line saying how many requests got no reply, or None when every request got one.
+
+    >>> unanswered_note({"unanswered_requests": 2})
+    '2 request(s) got no reply (timeout or broken connection); they may have been billed and are not in the costs'
+    """
+    count = summary.get("unanswered_requests") or 0
+    if not count:
+        return None
+    return (f"{count} request(s) got no reply (timeout or broken connection); they may have been "
+            "billed and are not in the costs")
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -90,4 +121,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(line)
     lines.append("final: " + (", ".join(f"{k} {v}" for k, v in summary.get("final", {}).items()) or "none"))
     lines.append(f"total cost: ${summary.get('total_cost_usd', 0.0):.4f}")
+    note = unanswered_note(summary)
+    if note:
+        lines.append(f"note: {note}")
     return "\n".join(lines)
