@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from echo4o_eval.api.engine import ApiCall
-from echo4o_eval.judges.openai_judge import Refusal, reply_refusal
+from echo4o_eval.judges.openai_judge import Refusal, reply_refusal, reply_text
 from echo4o_eval.judges.vlm_messages import data_url, encode_image
 
 WRITER_SYSTEM = (
@@ -57,11 +57,7 @@ VERDICTS = ("aligned", "misaligned", "broken")
 
 def parse_json_reply(reply: dict) -> dict[str, Any]:
     """The JSON object in a chat reply (code fences allowed); ValueError when there is none."""
-    try:
-        text = reply["choices"][0]["message"]["content"] or ""
-    except (KeyError, IndexError, TypeError) as exc:
-        raise ValueError(f"reply has no message content: {exc}") from exc
-    text = text.strip()
+    text = reply_text(reply).strip()  # ValueError when there is no message or it is empty
     if text.startswith("```"):
         text = text.strip("`")
         text = text[4:] if text.lower().startswith("json") else text

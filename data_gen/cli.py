@@ -7,7 +7,8 @@ Every command takes the job's YAML file and optional ``a.b=VALUE`` overrides::
     echo4o-eval synth all job.yaml            # plan, generate, check, filter, export
 
 Each stage resumes from its own records in ``work_dir``. Exit status: 0 when done (a budget stop
-is done), 1 for bad input, 2 when samples were left in an error status (rerun to retry them).
+is done; so are samples a model refused, ``refused``: final, never asked again), 1 for bad input,
+2 when samples were left in an error status (rerun to retry them).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def _load(config_file, overrides, print_config):
 
 def _show(title: str, data) -> None:
     click.echo(f"{title}: {json.dumps(data, sort_keys=True)}")
+    if isinstance(data, dict) and data.get("unanswered"):
+        click.echo(f"note: {data['unanswered']} request(s) got no reply (timeout or broken connection); "
+                   "they may have been billed and are not in the cost", err=True)
 
 
 FAILED = {"plan": ("plan_error",), "generate": ("generation_error", "missing_reference"),
@@ -85,8 +89,9 @@ def synth() -> None:
 
     CONFIG_FILE is the job's YAML (see docs/data_gen.md); OVERRIDES are KEY=VALUE settings such
     as plan.fantasy.count=100. All files go under work_dir; rerunning a command resumes it.
-    Exit status: 0 done (a budget stop included), 1 bad input, 2 samples left in an error
-    status (plan_error, generation_error, missing_reference, check_error; rerun to retry).
+    Exit status: 0 done (a budget stop included; a sample a model refused is final, not an
+    error), 1 bad input, 2 samples left in an error status (plan_error, generation_error,
+    missing_reference, check_error; rerun to retry).
     """
 
 

@@ -89,7 +89,7 @@ def test_a_writer_refusal_is_refused_in_the_plan_and_never_generated(tmp_path, f
     job = write_job(tmp_path, server.base_url, counts=(3, 2, 0), subjects=0)
     work = tmp_path / "work"
     output = _synth("plan", job)
-    summary = json.loads(output.split("plan: ", 1)[1])
+    summary = json.loads(output.split("plan: ", 1)[1].splitlines()[0])
     assert summary["refused"] == 3 and summary["errors"] == 0
     assert server.count("chat") == 3 + 2  # writer and paraphrase, each asked once
     plans = {p["id"]: p for p in _records(work, "plan")}
@@ -178,7 +178,8 @@ def test_chat_requests_without_a_reply_are_reported_as_maybe_billed(tmp_path, fa
     job = write_job(tmp_path, server.base_url, counts=(2, 0, 0), subjects=0, extra={"chat.timeout": 0.5})
     output = _synth("plan", job)
     assert server.count("chat") == 3
-    assert json.loads(output.split("plan: ", 1)[1])["unanswered"] == 1
+    assert json.loads(output.split("plan: ", 1)[1].splitlines()[0])["unanswered"] == 1
+    assert "note: 1 request(s) got no reply" in output
     status = _synth("status", job)
     assert "note: 1 request(s) got no reply (timeout or broken connection); they may have been billed" in status
     assert json.loads(_synth("status", job, "--json"))["unanswered_requests"] == 1
