@@ -135,3 +135,21 @@ def test_each_retry_round_asks_in_its_own_slot(fake_openai, tmp_path, data_dir):
     assert_ok(generate(server, run_dir, data_dir, "parse_retries=0"))
     assert server.count("images.generate") == 3
     assert len(load_run(run_dir).earlier_generations()) == 2
+
+
+def test_a_png_reply_is_stored_byte_for_byte_and_an_unanswered_request_is_counted(fake_openai, tmp_path,
+                                                                                   data_dir):
+    """A PNG from the API is written as it came (decoded once to check it, never re-encoded);
+    a request that timed out after reaching the server is in the image's usage as unanswered."""
+    import io
+
+    buffer = io.BytesIO()  # stored uncompressed: Pillow's own re-encoding would differ
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(buffer, format="PNG", compress_level=0)
+    png = buffer.getvalue()
+    server = fake_openai(image_maker=lambda kind, body: png, script=["slow"], slow_seconds=1.5)
+    generation = generate(server, tmp_path / "run", data_dir, "timeout=0.5", "max_retries=1")
+    assert generation.status is Status.OK, generation.error
+    with open(generation.image_path, "rb") as stored:
+        assert stored.read() == png
+    assert server.count("images.generate") == 2
+    assert generation.usage["api_calls"] == 2 and generation.usage["unanswered"] == 1
