@@ -137,7 +137,7 @@ def test_billed_unusable_images_count_in_the_reported_spend(tmp_path, fake_opena
 
     status = json.loads(_synth("status", job, "--json"))["generate"]
     assert status["cost_usd"] == pytest.approx(sent * IMAGE_PRICE)
-    assert status["cost_unknown"] == 0 and status["paid_images"] >= 6
+    assert status["cost_unknown"] == 0 and status["paid_images"] == sent  # re-asks included
     _synth("report", job)
     page = (work / "report.html").read_text()
     assert f"{sent * IMAGE_PRICE:.4f}" in page
@@ -152,7 +152,7 @@ def test_billed_unusable_images_count_in_the_cost_budget(tmp_path, fake_openai):
     sent = sum(server.count(k) for k in IMAGE_KINDS)
     assert 0 < sent * IMAGE_PRICE <= 0.005
     status = json.loads(_synth("status", job, "--json"))["generate"]
-    assert status["cost_usd"] == pytest.approx(sent * IMAGE_PRICE) and status["paid_images"] >= 1
+    assert status["cost_usd"] == pytest.approx(sent * IMAGE_PRICE) and status["paid_images"] == sent
     again = _synth("generate", job, "--max-cost", 0.005, code=None)  # what earlier runs spent counts
     assert "stopped cleanly: max_cost reached" in again
     assert sum(server.count(k) for k in IMAGE_KINDS) == sent
@@ -167,7 +167,8 @@ def test_billed_unusable_images_of_unknown_price_are_unpriced_not_free(tmp_path,
     assert "stopped cleanly: max_cost is set but the generator reports no price" in output
     assert len(_records(tmp_path / "work", "generate")) == 1  # it stopped after the first request
     status = json.loads(_synth("status", job, "--json"))["generate"]
-    assert status["cost_unknown"] >= 1 and status["cost_usd"] == 0.0
+    sent = sum(server.count(k) for k in IMAGE_KINDS)
+    assert status["cost_unknown"] == sent == status["paid_images"] and status["cost_usd"] == 0.0
     assert "of unknown price" in _synth("status", job)
 
 
@@ -183,6 +184,24 @@ def test_chat_requests_without_a_reply_are_reported_as_maybe_billed(tmp_path, fa
     status = _synth("status", job)
     assert "note: 1 request(s) got no reply (timeout or broken connection); they may have been billed" in status
     assert json.loads(_synth("status", job, "--json"))["unanswered_requests"] == 1
+
+
+def test_image_requests_without_a_reply_are_reported_as_maybe_billed(tmp_path, fake_openai):
+    # requests 0-1 are the planner's chats; the first image request is answered after the
+    # adapter's timeout (sent, no reply) and retried
+    server = fake_openai(responder=chat_responder, image_maker=patterned_png, slow_seconds=1.5,
+                         fault_plan=lambda index, path, body: "slow" if index == 2 else None)
+    job = write_job(tmp_path, server.base_url, counts=(2, 0, 0), subjects=0,
+                    extra={"generate.options.timeout": 0.5, "generate.options.backoff_base": 0.01})
+    _synth("plan", job)
+    output = _synth("generate", job)
+    assert sum(server.count(k) for k in IMAGE_KINDS) == 3
+    assert json.loads(output.split("generate: ", 1)[1].splitlines()[0])["unanswered"] == 1
+    assert "note: 1 request(s) got no reply" in output
+    summary = json.loads(_synth("status", job, "--json"))
+    assert summary["generate"]["unanswered"] == summary["unanswered_requests"] == 1
+    assert summary["generate"]["paid_images"] == 2  # the replies received
+    assert "note: 1 request(s) got no reply" in _synth("status", job)
 
 
 class _ScriptedImageModel:
