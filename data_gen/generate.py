@@ -5,13 +5,17 @@ accepts (image API, diffusers, Bagel, plugins), with a hard budget.
 - A record is appended after each batch; on resume, samples with an ``ok`` or ``refused`` record
   are skipped and the others asked again. The image API adapter's response cache
   (``WORK/cache/images/responses.sqlite``) replays a reply that was paid for but never recorded
-  (SIGKILL between the reply and the record), so nothing is paid twice.
+  (SIGKILL between the reply and the record), so nothing is paid twice. A sample whose last
+  record is a ``generation_error`` is asked again in its next retry round
+  (``GenerationRequest.retry_round``, kept in the record): new cache slots, so an unusable
+  image that was paid for is really requested again instead of replayed from the cache.
 - Budget: ``max_images`` counts images paid for (cache replays are free), ``max_cost`` their
   estimated cost (the adapter's, else ``price_per_image``). A batch is cut to what the budget
   still allows, so the cap is never exceeded; then the stage stops cleanly (``stopped``).
   Every reply the server billed counts, whatever became of its image: a reply whose image is
-  unusable (undecodable, empty, no data) is paid for like a good one (:func:`billed_images`);
-  one with no known price is counted apart (charged at ``price_per_image``), never as $0.
+  unusable (undecodable, empty, no data) is paid for like a good one, and so is an earlier
+  attempt that a retry replaced (:mod:`~echo4o_eval.data_gen.spend`); one with no known price
+  is counted apart (charged at ``price_per_image``), never as $0.
   Requests that reached the server but got no reply (timeout, broken connection; the adapter's
   ``usage["unanswered"]``) may have been billed: they are counted in the record
   (``unanswered``) and by ``synth status``, not priced.
@@ -40,6 +44,7 @@ from typing import Any, Iterable
 from echo4o_eval import distributed
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.records import RecordStore
+from echo4o_eval.data_gen.spend import billed_images
 from echo4o_eval.records.types import GenerationRequest, to_json
 
 log = logging.getLogger(__name__)
@@ -145,63 +150,38 @@ class Budget:
         self.unit_cost = max(self.unit_cost or 0.0, cost)  # the most one request has cost
 
 
-def billed_images(record: dict[str, Any]) -> int:
-    """How many images the server billed for one generate record, whatever became of them
-    (0: none; replays from the cache are free). An ``ok`` image fetched now is paid; so is a
-    failed one whose request got a reply the server priced (``cost_usd`` > 0) or a reply of
-    unknown price (``cost_usd`` None after API calls). An adapter that reports
-    ``usage["replies"]`` (replies fetched now, re-asks of unusable images included) is taken
-    at its word. Records written before this rule are read the same way (their ``cost_usd``
-    and ``usage`` say it).
-
-    >>> billed_images({"status": "ok", "cached": False, "paid": True})
-    1
-    >>> billed_images({"status": "ok", "cached": True, "paid": False})
-    0
-    >>> billed_images({"status": "generation_error", "cached": False, "cost_usd": None,
-    ...                "usage": {"api_calls": 3, "replies": 3}})  # three unusable, unpriced
-    3
-    >>> billed_images({"status": "generation_error", "cached": False, "cost_usd": 0.0,
-    ...                "usage": {"api_calls": 7}})  # HTTP errors only: nothing billed
-    0
-    """
-    if record.get("cached"):
-        return 0
-    usage = record.get("usage") or {}
-    replies = usage.get("replies")
-    if isinstance(replies, int) and not isinstance(replies, bool):
-        return max(0, replies)
-    if record.get("status") == "ok":
-        return 1 if record.get("paid", True) else 0
-    calls = usage.get("api_calls") or 0
-    cost = record.get("cost_usd")
-    return 1 if calls and (cost is None or cost > 0) else 0
-
-
 def _spent(store: RecordStore) -> tuple[int, float, float | None, int]:
-    """Images paid for (failed ones included), their known cost, the largest cost of one
-    request and how many paid images have no price (counted apart, never as $0), over every
-    rank's records."""
-    images, cost, unit, unpriced = 0, 0.0, None, 0
-    for record in store.iterate("generate"):
-        billed = billed_images(record)
-        if billed:
-            images += billed
-            if record.get("cost_usd") is None:
-                unpriced += billed
-            else:
-                cost += record["cost_usd"]
-                unit = max(unit or 0.0, record["cost_usd"])
-    return images, cost, unit, unpriced
+    """Images paid for (unusable ones and earlier attempts a retry replaced included), their
+    known cost, the most one request cost and how many paid images have no price (counted
+    apart, never as $0), over every rank's records: the store's spend ledger."""
+    spent = store.spend("generate")
+    return spent["billed"], spent["cost_usd"], spent["unit_cost"], spent["unpriced"]
 
 
-def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...]) -> GenerationRequest:
+def retry_round(previous: dict[str, Any] | None) -> int:
+    """The retry round of a sample's next request: one more than its last record's when that
+    record failed (``generation_error``), else 0 (a first try, or a reply never recorded,
+    which the cache replays).
+
+    >>> retry_round(None), retry_round({"status": "generation_error"})
+    (0, 1)
+    >>> retry_round({"status": "generation_error", "retry_round": 1}), retry_round({"status": "missing_reference"})
+    (2, 0)
+    """
+    if not previous or previous.get("status") != "generation_error":
+        return 0
+    return int(previous.get("retry_round") or 0) + 1
+
+
+def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...],
+             round_: int = 0) -> GenerationRequest:
     return GenerationRequest(
         sample_id=item["id"], sample_index=0, tag=item["subset"], prompt=item["prompt"], image_index=0,
         seed=sample_seed(config.generate.seed, item["id"]),
         output_path=image_path(config.work_path.resolve(), item["subset"], item["id"]),
         reference_images=references,
         params={**config.generate.params, "task": "multi_reference" if references else "text_to_image"},
+        retry_round=round_,
     )
 
 
@@ -305,11 +285,13 @@ def _generate_phase(config, store, model, items: Iterable[dict], budget, counts,
                            "error": problem, "paid": False, "cost_usd": None})
                     counts["missing_reference"] = counts.get("missing_reference", 0) + 1
                     continue
-                requests.append(_request(config, item, references))
+                round_ = retry_round(store.get("generate", item["id"], refresh=False))
+                requests.append(_request(config, item, references, round_))
                 waiting.append(item)
             generations = model.generate(requests) if requests else []
             for item, request, generation in zip(waiting, requests, generations):
                 record = _record(generation, item, model.id, request.reference_images)
+                record["retry_round"] = request.retry_round
                 write(record)
                 budget.charge(record)
                 counts[record["status"]] = counts.get(record["status"], 0) + 1

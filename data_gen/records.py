@@ -5,7 +5,10 @@ Each stage appends one JSON line per finished sample to ``WORK/records/<stage>-r
 ignored). The files are the truth. ``WORK/index.sqlite`` indexes them: it remembers how many
 bytes of each file it has read and only reads what was appended since, so resume, status and
 export never rescan a 180K-line history and never hold it in memory. The last record of a
-sample in a stage wins.
+sample in a stage wins, except for money: the index also keeps a spend ledger, one row per
+record line that sent a request (:func:`~echo4o_eval.data_gen.spend.line_spend`, keyed by file
+and byte offset, so indexing a line twice cannot count it twice), and :meth:`RecordStore.spend`
+totals every attempt ever recorded, failed ones that a retry replaced included.
 
 Example:
     >>> import tempfile
@@ -18,6 +21,11 @@ Example:
     ('plan_error', 2, ['a', 'b'])
     >>> [row["generate"] for row in store.joined("plan", ("generate",))]
     [None, None]
+    >>> with store.writer("check") as write:
+    ...     write({"id": "a", "status": "check_error", "cached": False, "cost_usd": 0.25})
+    ...     write({"id": "a", "status": "kept", "cached": False, "cost_usd": 0.5})
+    >>> store.spend("check")
+    {'billed': 2, 'cost_usd': 0.75, 'unpriced': 0, 'unanswered': 0, 'unit_cost': 0.5}
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from echo4o_eval.data_gen.spend import line_spend
 
 STAGES = ("plan", "generate", "check", "filter")
 
@@ -48,6 +58,13 @@ class RecordStore:
         self._db.execute("CREATE TABLE IF NOT EXISTS records (stage TEXT, id TEXT, seq INTEGER,"
                          " status TEXT, data TEXT, PRIMARY KEY (stage, id))")
         self._db.execute("CREATE TABLE IF NOT EXISTS offsets (file TEXT PRIMARY KEY, offset INTEGER)")
+        ledger = self._db.execute("SELECT 1 FROM sqlite_master WHERE name='spend'").fetchone()
+        self._db.execute("CREATE TABLE IF NOT EXISTS spend (stage TEXT, file TEXT, offset INTEGER,"
+                         " billed INTEGER, cost REAL, unpriced INTEGER, unanswered INTEGER,"
+                         " PRIMARY KEY (file, offset))")
+        if ledger is None:  # an index made before the ledger existed: read the files again
+            self._db.execute("DELETE FROM offsets")
+            self._db.execute("DELETE FROM records")
         self._db.commit()
 
     # -- writing -------------------------------------------------------------------------
@@ -89,6 +106,7 @@ class RecordStore:
         with self._lock, self._db:
             self._db.execute("DELETE FROM records WHERE stage=?", (stage,))
             self._db.execute("DELETE FROM offsets WHERE file LIKE ?", (f"{stage}-rank%",))
+            self._db.execute("DELETE FROM spend WHERE stage=?", (stage,))
         return count
 
     # -- indexing ------------------------------------------------------------------------
@@ -104,6 +122,7 @@ class RecordStore:
                 size = file.stat().st_size
                 if size < start:  # the file was rewritten: index it again
                     self._db.execute("DELETE FROM records WHERE stage=?", (stage,))
+                    self._db.execute("DELETE FROM spend WHERE stage=?", (stage,))
                     return self._reindex(stage)
                 if size == start:
                     continue
@@ -111,15 +130,22 @@ class RecordStore:
                     handle.seek(start)
                     data = handle.read()
                 end = data.rfind(b"\n") + 1  # a torn last line (killed mid-write) waits
-                rows = []
-                for line in data[:end].splitlines():
+                rows, spent = [], []
+                offset = start
+                for line in data[:end].split(b"\n")[:-1]:
+                    where, offset = offset, offset + len(line) + 1
                     try:
                         record = json.loads(line)
                     except ValueError:
                         continue  # a torn line followed by newer lines: skipped, never guessed
                     seq += 1
                     rows.append((stage, str(record["id"]), seq, record.get("status"), line.decode()))
+                    cost = line_spend(stage, record)
+                    if cost is not None:
+                        spent.append((stage, file.name, where, cost["billed"], cost["cost_usd"],
+                                      cost["unpriced"], cost["unanswered"]))
                 self._db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO spend VALUES (?,?,?,?,?,?,?)", spent)
                 self._db.execute("INSERT OR REPLACE INTO offsets VALUES (?,?)", (file.name, start + end))
 
     def _reindex(self, stage: str) -> None:
@@ -181,6 +207,19 @@ class RecordStore:
                     out[stage] = json.loads(data) if data is not None else None
                 yield out
             last = rows[-1][0]
+
+    def spend(self, stage: str) -> dict[str, Any]:
+        """What every record of ``stage`` ever written sent and cost (see
+        :mod:`~echo4o_eval.data_gen.spend`): ``billed`` (images, or chat calls), ``cost_usd``
+        of those with a known price, ``unpriced`` (no price: not in the cost), ``unanswered``
+        requests, and ``unit_cost``, the most one record cost (None before any priced one)."""
+        self.refresh(stage)
+        billed, cost, unpriced, missed, unit = self._db.execute(
+            "SELECT COALESCE(SUM(billed), 0), COALESCE(SUM(cost), 0.0), COALESCE(SUM(unpriced), 0),"
+            " COALESCE(SUM(unanswered), 0), MAX(CASE WHEN billed > 0 THEN cost END) FROM spend WHERE stage=?",
+            (stage,)).fetchone()
+        return {"billed": int(billed), "cost_usd": round(float(cost), 10), "unpriced": int(unpriced),
+                "unanswered": int(missed), "unit_cost": unit}
 
     def count(self, stage: str) -> int:
         """Samples with a record in ``stage``."""

@@ -1,11 +1,13 @@
 """Counts and cost per stage of a work directory (``synth status``, the card and the report).
 
-Statuses are counted by name (a sample a model refused is ``refused``, apart from errors). The
-generate stage's cost and ``paid_images`` count every image the server billed, an unusable one
-too (:func:`~echo4o_eval.data_gen.generate.billed_images`); a call or image with no known price
-is counted in ``cost_unknown``, never as $0. ``unanswered`` counts requests that reached the
-server but got no reply (timeout, broken connection): they may have been billed and are in no
-cost; ``unanswered_requests`` is their total over the stages.
+Statuses are counted by name over each sample's latest record (a sample a model refused is
+``refused``, apart from errors). Money is counted over every record ever written (the store's
+spend ledger, :mod:`~echo4o_eval.data_gen.spend`): failed attempts that a retry replaced were
+sent too. The generate stage's cost and ``paid_images`` count every image the server billed,
+an unusable one too; a call or image with no known price is counted in ``cost_unknown``, never
+as $0. ``unanswered`` counts requests that reached the server but got no reply (timeout,
+broken connection): they may have been billed and are in no cost; ``unanswered_requests`` is
+their total over the stages.
 
 Example:
     >>> import tempfile
@@ -22,34 +24,18 @@ from typing import Any
 
 from echo4o_eval.data_gen.config import SynthConfig
 from echo4o_eval.data_gen.final import count_final
-from echo4o_eval.data_gen.generate import billed_images
 from echo4o_eval.data_gen.records import RecordStore
 
 
 def _stage(store: RecordStore, stage: str) -> dict[str, Any]:
     by_subset: dict[str, dict[str, int]] = {}
-    cost, unknown, paid, cached, agree, disagree, unanswered = 0.0, 0, 0, 0, 0, 0, 0
+    cached, agree, disagree = 0, 0, 0
     for record in store.iterate(stage):
         subset = by_subset.setdefault(record.get("subset", "?"), {})
         status = str(record.get("status"))
         subset[status] = subset.get(status, 0) + 1
-        replayed = record.get("chat_cached") if stage == "plan" else record.get("cached")
-        unanswered += int(record.get("unanswered") or (record.get("usage") or {}).get("unanswered") or 0)
-        if stage == "generate":  # every billed image, whatever became of it
-            billed = billed_images(record)
-            paid += billed
-            if replayed:
-                cached += 1
-            elif billed and record.get("cost_usd") is None:  # billed, price unknown
-                unknown += billed
-            elif billed:
-                cost += record["cost_usd"]
-        elif replayed:
-            cached += 1
-        else:
-            if record.get("cost_usd") is None and replayed is False:  # a call was made, price unknown
-                unknown += 1
-            cost += record.get("cost_usd") or 0.0
+        if record.get("chat_cached") if stage == "plan" else record.get("cached"):
+            cached += 1  # the latest record was replayed from the cache
         if record.get("agreement") is True:
             agree += 1
         elif record.get("agreement") is False:
@@ -61,9 +47,11 @@ def _stage(store: RecordStore, stage: str) -> dict[str, Any]:
     out: dict[str, Any] = {"samples": sum(totals.values()), "by_status": dict(sorted(totals.items())),
                            "by_subset": {k: dict(sorted(v.items())) for k, v in sorted(by_subset.items())}}
     if stage != "filter":
-        out.update(cost_usd=round(cost, 6), cost_unknown=unknown, cached=cached, unanswered=unanswered)
+        spent = store.spend(stage)  # every attempt ever recorded, not only the latest
+        out.update(cost_usd=round(spent["cost_usd"], 6), cost_unknown=spent["unpriced"], cached=cached,
+                   unanswered=spent["unanswered"])
     if stage == "generate":
-        out["paid_images"] = paid
+        out["paid_images"] = spent["billed"]
     if stage == "check":
         out["detector_agreement"] = {"agree": agree, "disagree": disagree}
     return out

@@ -248,3 +248,53 @@ def test_generator_usage_unanswered_and_unusable_replies_reach_status(tmp_path):
     status = _synth("status", job)
     assert "generate: 2 samples (generation_error 2), cost $0.0200" in status
     assert "note: 2 request(s) got no reply" in status
+
+
+def test_an_unusable_image_is_asked_again_on_resume_not_replayed(tmp_path, fake_openai):
+    # every ask of the first run gets an unusable image; the rerun's request gets a good one
+    asked: list[int] = []
+
+    def make(kind: str, body: dict) -> bytes:
+        asked.append(1)
+        return patterned_png(kind, body) if len(asked) > 3 else b"this is not an image"
+
+    server = fake_openai(responder=chat_responder, image_maker=make)
+    job = write_job(tmp_path, server.base_url, counts=(1, 0, 0), subjects=0)
+    _synth("plan", job)
+    _synth("generate", job, code=2)
+    first = sum(server.count(k) for k in IMAGE_KINDS)
+    output = _synth("generate", job)  # retry round 1: new cache slots, so the server is asked
+    assert sum(server.count(k) for k in IMAGE_KINDS) == first + 1
+    records = _records(tmp_path / "work", "generate")
+    assert [(r["status"], r["retry_round"]) for r in records] == [("generation_error", 0), ("ok", 1)]
+    assert Path(records[-1]["image_path"]).is_file()
+    status = json.loads(_synth("status", job, "--json"))["generate"]
+    assert status["paid_images"] == first + 1 and status["cost_usd"] == pytest.approx((first + 1) * IMAGE_PRICE)
+    assert '"paid_images": 1' in output  # this run's spend; status above counts both runs
+    _synth("generate", job)  # done: nothing asked again
+    assert sum(server.count(k) for k in IMAGE_KINDS) == first + 1
+
+
+def test_the_spend_ledger_counts_each_line_once_and_fills_an_older_index(tmp_path):
+    import sqlite3
+
+    from echo4o_eval.data_gen.records import RecordStore
+
+    store = RecordStore(tmp_path)
+    with store.writer("generate") as write:
+        write({"id": "a", "status": "generation_error", "cached": False, "cost_usd": 0.0039,
+               "usage": {"api_calls": 3, "replies": 3}})
+        write({"id": "a", "status": "ok", "cached": False, "cost_usd": 0.0013, "usage": {"replies": 1}})
+        write({"id": "b", "status": "generation_error", "cached": False, "cost_usd": None,
+               "usage": {"api_calls": 2, "replies": 1, "unanswered": 1}})
+    expected = {"billed": 5, "cost_usd": 0.0052, "unpriced": 1, "unanswered": 1, "unit_cost": 0.0039}
+    assert store.spend("generate") == expected
+    store._db.execute("DELETE FROM offsets")  # another process indexing the same lines again
+    store._db.commit()
+    assert store.spend("generate") == expected
+    store.close()
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:  # an index made before the ledger
+        db.execute("DROP TABLE spend")
+    store = RecordStore(tmp_path)
+    assert store.spend("generate") == expected and store.get("generate", "a")["status"] == "ok"
+    store.close()
