@@ -111,8 +111,11 @@ def validate_check(reply: dict) -> dict | Refusal:
 
 
 def chat_call(task: str, system: str, text: str, images: Sequence[str] = (), max_side: int = 768,
-              validate: Callable[[dict], Any] | None = None, max_tokens: int = 400) -> ApiCall:
-    """One JSON-answering chat request; images are sent downscaled, hashed by content for the cache."""
+              validate: Callable[[dict], Any] | None = None, max_tokens: int = 400,
+              retry_round: int = 0) -> ApiCall:
+    """One JSON-answering chat request; images are sent downscaled, hashed by content for the
+    cache. ``retry_round`` n > 0 (the sample's n-th try after a failed record) asks in new cache
+    slots, so unusable replies that were cached are not replayed but asked again."""
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
     digests = []
     for path in images:
@@ -125,4 +128,6 @@ def chat_call(task: str, system: str, text: str, images: Sequence[str] = (), max
     key = {"task": task, "system": system, "text": text, "images": digests, "max_side": max_side,
            "max_tokens": max_tokens}
     return ApiCall(kind="chat", payload=payload, key_payload=key, validate=validate,
-                   estimated_tokens=len(text) // 3 + 800 * len(images))
+                   estimated_tokens=len(text) // 3 + 800 * len(images),
+                   slot=f"r{retry_round}.v0" if retry_round else "v0")
+

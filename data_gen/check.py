@@ -1,11 +1,13 @@
 """Stage 3, check and rewrite (the paper's key step): a VLM compares each generated image with its
 prompt. Aligned -> ``kept``. Misaligned but a good image -> ``rewritten``: the prompt is replaced
 by one describing what the image shows (original, rewritten and the reason are kept). Broken ->
-``dropped``. A failed or unparsable check is ``check_error`` and is asked again on resume; the
-VLM's replies are cached in ``WORK/cache/check.sqlite``, so no check is paid twice. A VLM that
-refuses to answer (OpenAI's structured refusal: no content, a ``refusal`` text) makes the check
-``refused`` with the model's text in ``reason``, as the evaluation judge does: it is final (not
-asked again, now or on resume) and the sample is not kept.
+``dropped``. A failed or unparsable check is ``check_error`` and is asked again on resume, in
+its next retry round (``retry_round`` in the record: new cache slots, so an unparsable reply is
+asked again, not replayed); the VLM's replies are cached in ``WORK/cache/check.sqlite``, so no
+check is paid twice. A VLM that refuses to answer (OpenAI's structured refusal: no content, a
+``refusal`` text) makes the check ``refused`` with the model's text in ``reason``, as the
+evaluation judge does: it is final (not asked again, now or on resume) and the sample is not
+kept.
 
 Instruction-following samples are also checked by the GenEval rule engine against their spec
 (counts, colours, left/right/above/below) when ``check.detector`` names a detector judge;
@@ -35,7 +37,7 @@ from typing import Any
 
 from echo4o_eval.data_gen.chat import CHECK_SYSTEM, chat_call, refusal_of, validate_check
 from echo4o_eval.data_gen.config import SynthConfig, engine_config
-from echo4o_eval.data_gen.records import RecordStore
+from echo4o_eval.data_gen.records import RecordStore, retry_round
 from echo4o_eval.data_gen.specs import geneval_metadata
 
 DONE = ("kept", "rewritten", "dropped", "refused")  # final: not asked again on resume
@@ -136,6 +138,7 @@ def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
     cost, unanswered = 0.0, 0
     try:
         done = store.ids("check", DONE)
+        failed = store.ids("check", ("check_error",))
         store.refresh("plan")
         pending = (g for g in store.iterate("generate")  # streamed, a batch at a time
                    if g.get("status") == "ok" and g["subset"] != "subject" and g["id"] not in done)
@@ -152,15 +155,19 @@ def run_check(config: SynthConfig, progress=None) -> dict[str, Any]:
                 if detector is None and config.check.detector:
                     detector = DetectorCheck(config.check.detector, dict(config.check.detector_options))
                 plans = [store.get("plan", g["id"], refresh=False) for g in gens]
+                rounds = [retry_round(store.get("check", g["id"], refresh=False), "check_error")
+                          if g["id"] in failed else 0 for g in gens]
                 calls = [chat_call("check", CHECK_SYSTEM, check_text(p), images=[*g.get("references", []),
-                                   g["image_path"]], max_side=config.check.max_side, validate=validate_check)
-                         for p, g in zip(plans, gens)] if engine else []
+                                   g["image_path"]], max_side=config.check.max_side, validate=validate_check,
+                                   retry_round=r)
+                         for p, g, r in zip(plans, gens, rounds)] if engine else []
                 results = engine.run_all(calls) if engine else [None] * len(gens)
                 found = [(p, g) for p, g in zip(plans, gens) if p["subset"] == "instruction"]
                 detections = iter(detector.run(found) if detector and found else [])
-                for plan, gen, result in zip(plans, gens, results):
+                for plan, gen, result, round_ in zip(plans, gens, results, rounds):
                     det = next(detections) if detector and plan["subset"] == "instruction" else None
                     record = _record(plan, gen, result, det)
+                    record["retry_round"] = round_
                     write(record)
                     counts[record["status"]] = counts.get(record["status"], 0) + 1
                     cost += 0.0 if record.get("cached") else (record.get("cost_usd") or 0.0)

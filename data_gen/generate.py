@@ -43,7 +43,7 @@ from typing import Any, Iterable
 
 from echo4o_eval import distributed
 from echo4o_eval.data_gen.config import SynthConfig
-from echo4o_eval.data_gen.records import RecordStore
+from echo4o_eval.data_gen.records import RecordStore, retry_round
 from echo4o_eval.data_gen.spend import billed_images
 from echo4o_eval.records.types import GenerationRequest, to_json
 
@@ -158,21 +158,6 @@ def _spent(store: RecordStore) -> tuple[int, float, float | None, int]:
     return spent["billed"], spent["cost_usd"], spent["unit_cost"], spent["unpriced"]
 
 
-def retry_round(previous: dict[str, Any] | None) -> int:
-    """The retry round of a sample's next request: one more than its last record's when that
-    record failed (``generation_error``), else 0 (a first try, or a reply never recorded,
-    which the cache replays).
-
-    >>> retry_round(None), retry_round({"status": "generation_error"})
-    (0, 1)
-    >>> retry_round({"status": "generation_error", "retry_round": 1}), retry_round({"status": "missing_reference"})
-    (2, 0)
-    """
-    if not previous or previous.get("status") != "generation_error":
-        return 0
-    return int(previous.get("retry_round") or 0) + 1
-
-
 def _request(config: SynthConfig, item: dict[str, Any], references: tuple[str, ...],
              round_: int = 0) -> GenerationRequest:
     return GenerationRequest(
@@ -285,7 +270,7 @@ def _generate_phase(config, store, model, items: Iterable[dict], budget, counts,
                            "error": problem, "paid": False, "cost_usd": None})
                     counts["missing_reference"] = counts.get("missing_reference", 0) + 1
                     continue
-                round_ = retry_round(store.get("generate", item["id"], refresh=False))
+                round_ = retry_round(store.get("generate", item["id"], refresh=False), "generation_error")
                 requests.append(_request(config, item, references, round_))
                 waiting.append(item)
             generations = model.generate(requests) if requests else []

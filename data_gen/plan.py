@@ -1,6 +1,7 @@
 """Stage 1, plan: the prompt specs of the three subsets (and the reference subjects), with the
 structured spec kept beside the text. Resumable: planned ids are skipped, failed ones
-(``plan_error``) retried. A chat model that refuses to write a sample's prompt (OpenAI's
+(``plan_error``) retried in their next retry round (new cache slots: an unparsable reply is
+asked again, not replayed). A chat model that refuses to write a sample's prompt (OpenAI's
 structured refusal) makes it ``refused`` with the model's text in ``error``: final, not asked
 again, not generated.
 
@@ -34,7 +35,7 @@ from echo4o_eval.config import to_plain
 from echo4o_eval.data_gen import specs, vocabulary
 from echo4o_eval.data_gen.chat import PARAPHRASE_SYSTEM, WRITER_SYSTEM, chat_call, needs_text, refusal_of
 from echo4o_eval.data_gen.config import SynthConfig, engine_config
-from echo4o_eval.data_gen.records import RecordStore
+from echo4o_eval.data_gen.records import RecordStore, retry_round
 from echo4o_eval.data_gen.references import reference_pool
 
 CHAT_BATCH = 64
@@ -114,14 +115,15 @@ def _writer_brief(item: dict[str, Any]) -> str:
             f"Value: {spec['value']}{second}\nA plain version: {item['prompt']}")
 
 
-def _chat_call(item: dict[str, Any], config: SynthConfig):
+def _chat_call(item: dict[str, Any], config: SynthConfig, round_: int = 0):
     if not config.chat.model:
         return None
     if item["subset"] == "fantasy":
         return chat_call("fantasy-writer", WRITER_SYSTEM, _writer_brief(item),
-                         validate=needs_text("prompt", "must_change", "must_stay"))
+                         validate=needs_text("prompt", "must_change", "must_stay"), retry_round=round_)
     if item["subset"] == "instruction" and config.plan.instruction.paraphrase:
-        return chat_call("paraphrase", PARAPHRASE_SYSTEM, item["prompt"], validate=needs_text("prompt"))
+        return chat_call("paraphrase", PARAPHRASE_SYSTEM, item["prompt"], validate=needs_text("prompt"),
+                         retry_round=round_)
     return None
 
 
@@ -155,7 +157,9 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
     _guard_settings(config)
     items = planned_items(config)
     done = store.ids("plan", ("ok", "refused"))  # refusals are final: asking again is paid again
+    failed = store.ids("plan", ("plan_error",))
     pending = [item for item in items if item["id"] not in done]
+    rounds = {sid: retry_round(store.get("plan", sid, refresh=False), "plan_error") for sid in failed}
     engine = None
     needs_chat = config.chat.model and any(
         i["subset"] == "fantasy" or (i["subset"] == "instruction" and config.plan.instruction.paraphrase)
@@ -168,11 +172,12 @@ def run_plan(config: SynthConfig, store: RecordStore, progress=None) -> dict[str
     try:
         with store.writer("plan") as write:
             for chunk in _chunks(pending, CHAT_BATCH):
-                calls = [_chat_call(item, config) for item in chunk]
+                calls = [_chat_call(item, config, rounds.get(item["id"], 0)) for item in chunk]
                 wanted = [c for c in calls if c is not None]
                 results = iter(engine.run_all(wanted) if wanted and engine else [])
                 for item, call in zip(chunk, calls):
                     record = _finish(item, next(results) if call is not None else None, config.chat.model)
+                    record["retry_round"] = rounds.get(item["id"], 0)
                     errors += record["status"] == "plan_error"
                     refused += record["status"] == "refused"
                     unanswered += record.get("unanswered") or 0

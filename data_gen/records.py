@@ -43,6 +43,21 @@ from echo4o_eval.data_gen.spend import line_spend
 STAGES = ("plan", "generate", "check", "filter")
 
 
+def retry_round(previous: dict[str, Any] | None, failed: str) -> int:
+    """The retry round of a sample's next request: one more than its last record's when that
+    record has the ``failed`` status, else 0 (a first try, or a reply never recorded, which the
+    cache replays).
+
+    >>> retry_round(None, "check_error"), retry_round({"status": "check_error"}, "check_error")
+    (0, 1)
+    >>> retry_round({"status": "check_error", "retry_round": 1}, "check_error")
+    2
+    """
+    if not previous or previous.get("status") != failed:
+        return 0
+    return int(previous.get("retry_round") or 0) + 1
+
+
 class RecordStore:
     """Records of one work directory (see the module docstring)."""
 

@@ -298,3 +298,29 @@ def test_the_spend_ledger_counts_each_line_once_and_fills_an_older_index(tmp_pat
     store = RecordStore(tmp_path)
     assert store.spend("generate") == expected and store.get("generate", "a")["status"] == "ok"
     store.close()
+
+
+def test_an_unparsable_check_is_asked_again_on_resume_not_replayed(tmp_path, fake_openai):
+    # the first run's check asks (1 + 2 re-asks) all get prose; the rerun's ask a verdict
+    checks: list[int] = []
+
+    def respond(body: dict):
+        if body["messages"][0]["content"].startswith("[synth:check]"):
+            checks.append(1)
+            if len(checks) <= 3:
+                return "I think the picture is fine."
+        return chat_responder(body)
+
+    server = fake_openai(responder=respond, image_maker=patterned_png)
+    job = write_job(tmp_path, server.base_url, counts=(1, 0, 0), subjects=0)
+    _synth("plan", job)
+    _synth("generate", job)
+    before = server.count("chat")
+    _synth("check", job, code=2)
+    assert server.count("chat") - before == 3
+    _synth("check", job)  # retry round 1: asked again, not replayed from the cache
+    assert server.count("chat") - before == 4
+    records = _records(tmp_path / "work", "check")
+    assert [(r["status"] != "check_error", r["retry_round"]) for r in records] == [(False, 0), (True, 1)]
+    status = json.loads(_synth("status", job, "--json"))["check"]
+    assert status["cost_usd"] == pytest.approx(4 * CHAT_PRICE)  # the failed attempt's 3 replies too
