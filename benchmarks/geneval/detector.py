@@ -235,7 +235,7 @@ class GenEvalEvaluator:
         """The metrics of :meth:`aggregate` from per-prompt counts (images entering the summary
         and correct ones per tag, prompts with any and with a correct image), so the
         jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
-        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+        from echo4o_eval.statistics.terms import TermsBuilder, tag_accuracies
 
         terms = TermsBuilder()
         tags: dict[str, None] = {}
@@ -258,14 +258,7 @@ class GenEvalEvaluator:
             terms.add(sample_id, "correct prompts", float(correct))
 
         def compute(t):
-            out, values = {}, []
-            for tag in tags:
-                if t["seen", tag]:
-                    images = t["in", tag]
-                    values.append(t["correct", tag] / images if images else None)
-                    out[tag, "accuracy"] = values[-1]
-            out["", "overall"] = mean_of(values)
-            out["", "image_accuracy"] = t["correct"] / t["in"] if t["in"] else None
+            out = tag_accuracies(t, tags)
             out["", "prompt_accuracy"] = t["correct prompts"] / t["prompts"] if t["prompts"] else None
             return out
 

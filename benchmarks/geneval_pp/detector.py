@@ -136,7 +136,7 @@ class GenEvalPlusPlusDetectorEvaluator:
     def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
         """The metrics of :meth:`aggregate` from per-prompt counts (correct and entered images
         per tag), so the jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
-        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+        from echo4o_eval.statistics.terms import TermsBuilder, tag_accuracies
 
         terms = TermsBuilder()
         tags: dict[str, None] = {}
@@ -155,14 +155,6 @@ class GenEvalPlusPlusDetectorEvaluator:
                 terms.add(score.sample_id, "in")
 
         def compute(t):
-            out, values = {}, []
-            for tag in tags:
-                if t["seen", tag]:
-                    entered = t["in", tag]
-                    values.append(t["correct", tag] / entered if entered else None)
-                    out[tag, "accuracy"] = values[-1]
-            out["", "overall"] = mean_of(values)
-            out["", "image_accuracy"] = t["correct"] / t["in"] if t["in"] else None
-            return out
+            return tag_accuracies(t, tags)
 
         return terms.build(compute)

@@ -153,7 +153,7 @@ class GenEvalPlusPlusVLMEvaluator:
     def metric_terms(self, samples: Sequence[Sample], scores: Sequence[SampleScore]):
         """The metrics of :meth:`aggregate` from per-prompt counts (correct and counted images
         per tag), so the jackknife's replicates need no re-run (echo4o_eval.statistics.terms)."""
-        from echo4o_eval.statistics.terms import TermsBuilder, mean_of
+        from echo4o_eval.statistics.terms import TermsBuilder, tag_accuracies
 
         parity = self.config.parity
         terms = TermsBuilder()
@@ -172,14 +172,6 @@ class GenEvalPlusPlusVLMEvaluator:
         empty = 0.0 if parity else None
 
         def compute(t):
-            out, values = {}, []
-            for tag in tags:
-                if t["seen", tag]:
-                    base = t["base", tag]
-                    values.append(t["correct", tag] / base if base else empty)
-                    out[tag, "accuracy"] = values[-1]
-            out["", "overall"] = mean_of(values, empty)
-            out["", "image_accuracy"] = t["correct"] / t["base"] if t["base"] else empty
-            return out
+            return tag_accuracies(t, tags, base="base", empty=empty)
 
         return terms.build(compute)

@@ -113,6 +113,29 @@ def mean_of(values: Sequence[float | None], empty: float | None = None) -> float
     return sum(values) / len(values)  # type: ignore[arg-type]
 
 
+def tag_accuracies(t: Mapping, tags: Sequence[str], base: str = "in",
+                   empty: float | None = None) -> dict:
+    """The metrics of a per-image correct/incorrect benchmark from its totals: each seen tag's
+    accuracy (``correct``/``base`` over that tag's terms), ``overall`` (the mean of the tag
+    accuracies) and ``image_accuracy`` (over all images); ``empty`` where a base is 0.
+
+    >>> from collections import defaultdict
+    >>> t = defaultdict(float, {("seen", "a"): 1, ("in", "a"): 2, ("correct", "a"): 1,
+    ...                         ("seen", "b"): 1, ("in", "b"): 1, "in": 3, "correct": 1})
+    >>> tag_accuracies(t, ["a", "b"])
+    {('a', 'accuracy'): 0.5, ('b', 'accuracy'): 0.0, ('', 'overall'): 0.25, ('', 'image_accuracy'): 0.3333333333333333}
+    """
+    out, values = {}, []
+    for tag in tags:
+        if t["seen", tag]:
+            n = t[base, tag]
+            values.append(t["correct", tag] / n if n else empty)
+            out[tag, "accuracy"] = values[-1]
+    out["", "overall"] = mean_of(values, empty)
+    out["", "image_accuracy"] = t["correct"] / t[base] if t[base] else empty
+    return out
+
+
 def terms_hook(aggregate: Callable) -> Callable | None:
     """The ``metric_terms`` method that belongs with a bound ``aggregate``, else None.
 
