@@ -14,10 +14,11 @@ million: a decompression bomb), ``bad_image``; neither stops the run. Finding an
 only its header (``check="header"``, the default: well under a millisecond per image), so a
 file whose pixel data is truncated or corrupt is found here and becomes ``bad_image`` naming
 the file when the judge decodes it; ``check="decode"`` decodes every image while finding it
-(about 10 ms per 512 px image before judging starts) to mark such files ``bad_image`` here. Every path stays inside the folder:
-a sample id or tag that would lead elsewhere (``../x``, an absolute path) is not looked up in
-that layout, and a sample found by no layout is ``missing_image`` saying why. In the GenEval layout, a ``metadata.jsonl`` whose tag/include
-differ from the benchmark's sample marks the image ``bad_image`` (wrong prompt order).
+(about 10 ms per 512 px image) to mark such files ``bad_image`` here. Every path stays inside
+the folder: a sample id or tag that would lead elsewhere (``../x``, an absolute path) is not
+looked up in that layout, and a sample found by no layout is ``missing_image`` saying why. In
+the GenEval layout, a ``metadata.jsonl`` whose tag/include differ from the benchmark's sample
+marks the image ``bad_image`` (wrong prompt order).
 
 Example:
     >>> import tempfile
