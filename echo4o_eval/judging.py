@@ -199,13 +199,14 @@ def _batch_judged(plans: list[dict], judge, batch_size: int) -> Iterator[list[tu
 class _Overlap:
     """A streaming judge judging while the images are generated (see the module docstring).
 
-    The caller's thread plans the images and runs ``arriving`` (the model stays in the thread
-    it was made in, with that thread's settings: CUDA device, grad mode, context variables);
+    The caller's thread plans the images and runs ``arriving`` (the model runs where it would
+    without a judge, with that thread's settings: CUDA device, grad mode, context variables);
     a judging thread feeds ``ready`` plans to the judge's streams; a writer thread scores and
     records what is ready, together. Failed generations go straight to the writer."""
 
     def __init__(self, judge, evaluator, writer, previous, bar) -> None:
-        self.judge, self.evaluator, self.writer, self.previous, self.bar = judge, evaluator, writer, previous, bar
+        self.judge, self.evaluator, self.writer = judge, evaluator, writer
+        self.previous, self.bar = previous, bar
         self.ready: collections.deque = collections.deque()  # plans waiting for the judge
         self.done: queue.SimpleQueue = queue.SimpleQueue()  # (plan, judgements) to record; None: stop
         self.wake = threading.Event()  # the judging thread has something new to look at
