@@ -65,12 +65,16 @@ import itertools
 import queue
 import sys
 import threading
+import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from echo4o_eval.records.types import Generation, Judgement, Sample, SampleScore, Status
 from echo4o_eval.rundir.store import ScoreRecord
 
 Pairs = Sequence[tuple[Sample, Generation]]
+# How long a judge's stream waits for the next model batch before it ends (a new stream starts
+# when the batch comes): a folder's next batch is found in well under this, a GPU's is not.
+FEED_WAIT_S = 0.05
 
 
 def streams(judge) -> bool:
@@ -276,6 +280,8 @@ class _Overlap:
                 try:
                     plan = self.ready.popleft()
                 except IndexError:
+                    if self._more_soon():
+                        continue
                     return
                 yield plan, plan["requests"], plan["round"]
 
@@ -290,6 +296,20 @@ class _Overlap:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()  # leaving early cancels the requests in flight
+
+    def _more_soon(self) -> bool:
+        """Whether plans arrive within FEED_WAIT_S (asked by the stream's feed, on the judge's
+        event loop, which waits meanwhile: short, so requests in flight hardly notice, and
+        long enough that a fast model's next batch joins the stream instead of a new one)."""
+        deadline = time.monotonic() + FEED_WAIT_S
+        while True:
+            self.wake.clear()
+            finished = not self.producing
+            if self.ready:
+                return True
+            remaining = deadline - time.monotonic()
+            if finished or remaining <= 0 or not self.wake.wait(remaining):
+                return False
 
     def _write(self) -> None:
         stopping = False
