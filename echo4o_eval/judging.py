@@ -11,10 +11,13 @@ written (append-only, flushed to the OS) as soon as its last judgement arrives. 
 thread records what is ready: judgements that complete while it writes are recorded together
 with one write and flush, and a judgement that completes alone is written at once. So a
 killed process loses no finished judgement; the store fsyncs within 0.2 s
-(``RunWriter.sync_interval``) and on close. When the judge has answered everything handed to
-it before the next batch is ready, its stream ends and a new one starts with that batch
-(:meth:`~echo4o_eval.api.engine.ApiEngine.stream` reads its items on its event loop, so a
-stream never waits there for images that do not exist yet).
+(``RunWriter.sync_interval``) and on close. When the judge has been handed every image and
+no new batch comes within ``FEED_WAIT_S`` (50 ms), its stream ends once its requests are
+answered, and a new one starts with the next batch:
+:meth:`~echo4o_eval.api.engine.ApiEngine.stream` reads its items on its event loop, so a stream
+cannot wait long there for images that do not exist yet. A batch that comes while a stream
+finishes waits for it, so judging ends at most about one reply's latency after the ideal
+(bench/overlap_throughput.py).
 
 Other judges (detectors on a GPU) are called in batches of ``batch_size`` images once every
 image exists (a generator and a detector would compete for the GPU's memory), and each

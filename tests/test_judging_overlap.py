@@ -260,3 +260,30 @@ def test_a_deferred_judge_does_not_stream_and_is_not_loaded_to_find_out():
     judge = deferred_judge("owlv2-clip", {})
     assert judge is not None and streams(judge) is False and not judge.loaded
     assert streams(Echo()) is True
+
+
+def test_a_stream_takes_the_batches_that_come_soon_and_a_new_one_starts_after_a_pause(tmp_path, monkeypatch):
+    import echo4o_eval.judging as judging
+
+    monkeypatch.setattr(judging, "FEED_WAIT_S", 0.5)
+    streams_started = []
+
+    class Counting(Echo):
+        def judge_stream(self, groups):
+            streams_started.append(time.monotonic())
+            return super().judge_stream(groups)
+
+    pairs = _pairs(9)
+
+    def arriving():
+        yield pairs[0:3]
+        yield pairs[3:6]  # at once: joins the first stream
+        time.sleep(1.5)  # longer than FEED_WAIT_S: the first stream ends meanwhile
+        yield pairs[6:9]
+
+    store = _store(tmp_path)
+    with store.writer() as writer:
+        assert judge_and_score([], Counting(), Count(), writer, progress=False, arriving=arriving(),
+                               arriving_count=9) == 9
+    assert len(streams_started) == 2 and streams_started[1] - streams_started[0] > 1.0
+    assert len(store.load().scores) == 9
