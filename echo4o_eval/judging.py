@@ -72,7 +72,7 @@ import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from echo4o_eval.records.types import Generation, Judgement, Sample, SampleScore, Status
-from echo4o_eval.rundir.store import ScoreRecord
+from echo4o_eval.rundir.writer import ScoreRecord
 
 Pairs = Sequence[tuple[Sample, Generation]]
 # How long a judge's stream waits for the next model batch before it ends (a new stream starts

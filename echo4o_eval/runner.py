@@ -44,7 +44,6 @@ from echo4o_eval.rundir.store import RunData, RunStore, check_run_directory
 from echo4o_eval.records.types import (
     BenchmarkResult,
     GenerationRequest,
-    Judgement,
     Sample,
     SampleScore,
     Status,

@@ -47,10 +47,8 @@ import hashlib
 import json
 import os
 import re
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from echo4o_eval.records.types import (
     BenchmarkResult,
@@ -58,9 +56,10 @@ from echo4o_eval.records.types import (
     Judgement,
     Sample,
     SampleScore,
-    Status,
     to_json,
 )
+from echo4o_eval.rundir.rundata import RunData, add_generation, add_score  # noqa: F401 (re-exported)
+from echo4o_eval.rundir.writer import RunWriter, ScoreRecord, generation_fingerprint_of  # noqa: F401
 
 SCHEMA_VERSION = 1
 
@@ -157,157 +156,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-@dataclass
-class RunData:
-    """Everything stored for one run, merged across rank shards."""
-
-    run_dir: Path
-    manifest: dict[str, Any]
-    samples: dict[str, Sample]
-    generations: dict[tuple[str, int], Generation] = field(default_factory=dict)
-    judgements: dict[tuple[str, int], list[Judgement]] = field(default_factory=dict)
-    scores: dict[tuple[str, int], SampleScore] = field(default_factory=dict)
-    result: BenchmarkResult | None = None
-    skipped_lines: int = 0  # records of another configuration, unreadable or partial lines
-    problems: list[str] = field(default_factory=list)  # "file:line: what" for each skipped line
-    attempts: dict[tuple[str, int], int] = field(default_factory=dict)  # retry round of a score
-    earlier: dict[tuple[str, int], list] = field(default_factory=dict)  # failed attempts (audit)
-    # generation records that a later one for the same image replaced (a retried failure,
-    # possibly paid): kept for audit and counted in the run's usage
-    earlier_generation_records: dict[tuple[str, int], list[Generation]] = field(default_factory=dict)
-
-    def earlier_judgements(self) -> list[list[Judgement]]:
-        """The judgements of failed attempts that retries replaced (usage counts them too)."""
-        return [[Judgement.from_json(j) for j in attempt.get("judgements", [])]
-                for attempts in self.earlier.values() for attempt in attempts]
-
-    def earlier_generations(self) -> list[Generation]:
-        """The generation attempts that retries replaced (usage counts their calls and cost)."""
-        return [g for attempts in self.earlier_generation_records.values() for g in attempts]
-
-    def ordered_scores(self) -> list[SampleScore]:
-        """Scores ordered like the samples (benchmark file order), then by image index."""
-        order = {sid: i for i, sid in enumerate(self.samples)}
-        return sorted(self.scores.values(), key=lambda s: (order.get(s.sample_id, 1 << 30), s.image_index))
-
-
-class RunWriter:
-    """Appends records to this rank's shard; obtained from :meth:`RunStore.writer`.
-
-    Each call's records are written and flushed to the operating system at once, so a killed
-    process loses nothing it recorded; records ready together (a model batch, judgements that
-    completed together) go in one call, one write and one flush. Calls from several threads
-    (generation and judging overlap) are serialised. ``sync_interval`` > 0 groups the fsyncs (a background thread
-    syncs what was written at most that many seconds later, and :meth:`close` syncs the rest):
-    one fsync per record would cost more than the judging itself on a slow disk; 0 syncs
-    every record before returning."""
-
-    def __init__(self, store: "RunStore", handle, sync_interval: float = 0.0) -> None:
-        self._store = store
-        self._handle = handle
-        self._interval = sync_interval
-        self._dirty = False
-        self._lock = threading.Lock()  # one writer at a time: records never interleave
-        self._stop = threading.Event()
-        self._syncer = None
-        if sync_interval > 0:
-            self._syncer = threading.Thread(target=self._sync_loop, name="echo4o-fsync", daemon=True)
-            self._syncer.start()
-
-    def _sync_loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.sync()
-
-    def sync(self) -> None:
-        """fsync what was written since the last sync."""
-        if self._dirty:
-            self._dirty = False
-            os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        """Stop the background syncing and fsync the rest."""
-        self._stop.set()
-        if self._syncer is not None:
-            self._syncer.join()
-        self.sync()
-
-    def _key(self, sample_id: str, image_index: int, seed: int | None, fingerprint: str) -> dict[str, Any]:
-        manifest = self._store.manifest
-        return {
-            "model": manifest.get("model", {}).get("spec"),
-            "benchmark": manifest.get("benchmark"),
-            "sample_id": sample_id,
-            "image_index": image_index,
-            "seed": seed,
-            "fingerprint": fingerprint,
-        }
-
-    def _append(self, *records: dict[str, Any]) -> None:
-        lines = "".join(json.dumps(to_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
-        with self._lock:
-            self._handle.write(lines)
-            self._handle.flush()  # in the OS's hands: survives the process being killed
-            self._dirty = True
-            if self._interval <= 0:
-                self.sync()
-
-    def append_generation(self, generation: Generation) -> None:
-        """Record a generated (or found) image; keyed by the generation fingerprint."""
-        self.append_generations([generation])
-
-    def append_generations(self, generations: Sequence[Generation]) -> None:
-        """Record a model batch's images with one write and flush (each flush lets other
-        threads take the interpreter, so one per image slows a run that judges meanwhile)."""
-        fingerprint = generation_fingerprint_of(self._store.manifest)
-        self._append(*({"type": "generation", "generation": g,
-                        "key": self._key(g.sample_id, g.image_index, g.seed, fingerprint)}
-                       for g in generations))
-
-    def append_score(
-        self, generation: Generation, judgements: Sequence[Judgement], score: SampleScore,
-        *, attempt: int = 0, earlier: Sequence[Any] | None = None,
-    ) -> None:
-        """Record an image's judgements and score; keyed by the full fingerprint.
-        ``attempt`` > 0 marks a retried judgement, ``earlier`` its failed predecessors."""
-        self.append_scores([ScoreRecord(generation, judgements, score, attempt, earlier)])
-
-    def append_scores(self, records: Sequence["ScoreRecord"]) -> None:
-        """Record several images' judgements and scores with one write and flush."""
-        fingerprint = self._store.manifest.get("fingerprint")
-        self._append(*(self._score_record(r, fingerprint) for r in records))
-
-    def _score_record(self, entry: "ScoreRecord", fingerprint: str | None) -> dict[str, Any]:
-        generation = entry.generation
-        key = self._key(generation.sample_id, generation.image_index, generation.seed, fingerprint)
-        record: dict[str, Any] = {"type": "score", "key": key, "judgements": list(entry.judgements),
-                                  "score": entry.score}
-        if entry.attempt:
-            record["attempt"] = entry.attempt
-        if entry.earlier:
-            record["earlier"] = list(entry.earlier)
-        return record
-
-
-class ScoreRecord(NamedTuple):
-    """One image's score record for :meth:`RunWriter.append_scores`: its generation, the
-    judgements, the score, the retry round (0: first judgement) and the failed earlier rounds."""
-
-    generation: Generation
-    judgements: Sequence[Judgement]
-    score: SampleScore
-    attempt: int = 0
-    earlier: Sequence[Any] | None = None
-
-
 IGNORED_IN_CHANGES = frozenset({
     "created", "versions", "git_revision", "model_settings", "judge_settings", "model_options",
     "judge_options", "world_size", "generation_fingerprint",
 })
-
-
-def generation_fingerprint_of(manifest: Mapping[str, Any]) -> str | None:
-    """The fingerprint generation records are keyed by (the full one for older manifests)."""
-    return manifest.get("generation_fingerprint", manifest.get("fingerprint"))
 
 
 class RunStore:
@@ -469,8 +321,8 @@ class RunStore:
                     yield record
 
     def load(self) -> RunData:
-        """Read the whole run; when a key has several records, see :func:`_add_generation`
-        and :func:`_add_score` for the one that wins (the earlier ones stay for audit and usage)."""
+        """Read the whole run; when a key has several records, see :func:`~echo4o_eval.rundir.rundata.add_generation`
+        and :func:`~echo4o_eval.rundir.rundata.add_score` for the one that wins (the earlier ones stay for audit and usage)."""
         data = RunData(
             run_dir=self.run_dir, manifest=self.read_manifest(), samples=self.read_samples()
         )
@@ -496,9 +348,9 @@ class RunStore:
                 data.problems.append(f"{where}: malformed {kind} record ({exc!r}), ignored")
                 continue
             if kind == "generation":
-                _add_generation(data, ident, generation)
+                add_generation(data, ident, generation)
             else:
-                _add_score(data, ident, score, judgements, attempt, record.get("earlier"))
+                add_score(data, ident, score, judgements, attempt, record.get("earlier"))
         data.skipped_lines = len(data.problems)
         result_path = self.run_dir / "result.json"
         if result_path.exists():
@@ -518,32 +370,6 @@ class RunStore:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         return path
-
-
-def _add_generation(data: RunData, ident: tuple[str, int], generation: Generation) -> None:
-    """Record ``generation`` for ``ident``; a record it replaces is kept as an earlier attempt.
-    The later record wins, except that a failure never replaces an ``ok`` image: an ok image is
-    never generated again, so it is the newest even when shards of launches with another number
-    of processes are read in the wrong order."""
-    current = data.generations.get(ident)
-    if current is not None and current.status is Status.OK and generation.status is not Status.OK:
-        data.earlier_generation_records.setdefault(ident, []).append(generation)
-        return
-    if current is not None:
-        data.earlier_generation_records.setdefault(ident, []).append(current)
-    data.generations[ident] = generation
-
-
-def _add_score(data: RunData, ident: tuple[str, int], score: SampleScore,
-               judgements: list[Judgement], attempt: int, earlier: Any) -> None:
-    """Record a score unless one of a later retry round is there: each round's record carries
-    the rounds before it in ``earlier``, so the highest round holds every judgement once,
-    whichever shard it was written to; within a round the later record wins."""
-    if attempt < data.attempts.get(ident, -1):
-        return
-    data.scores[ident], data.judgements[ident] = score, judgements
-    data.attempts[ident] = attempt
-    data.earlier[ident] = list(earlier or [])
 
 
 def _truncate_partial_line(path: Path) -> None:
