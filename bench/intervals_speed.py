@@ -13,8 +13,8 @@ For each, measured in one run on the same data:
    50 times (what it does for an evaluator without the hook), with the ratio and the largest
    absolute difference between the two paths over every replicate value and interval end;
 2. cold, in a fresh interpreter per figure (what the CLI pays: the first call, imports
-   included): the package now, and the code before this change (``jackknife.py`` and
-   ``basic.py`` of commit ``--before``, read with git: re-runs and scipy's t quantile).
+   included): the package now, and the package of commit ``--before`` (its tree unpacked with
+   ``git archive``: re-runs of ``aggregate`` and scipy's t quantile).
 
 Run: ``python bench/intervals_speed.py [--repeat 5] [--before 9737dc3]``.
 """
@@ -45,7 +45,7 @@ CASES = {
 _COLD = r"""
 import importlib, json, random, sys, time
 sys.path.insert(0, {root!r})
-module, cls, sizes, jackknife = {module!r}, {cls!r}, {sizes!r}, {jackknife!r}
+module, cls, sizes = {module!r}, {cls!r}, {sizes!r}
 from echo4o_eval.records.types import Sample, SampleScore, Status
 rng = random.Random(0)
 samples, scores = [], []
@@ -58,12 +58,7 @@ for tag, n in sizes.items():
             scores.append(SampleScore(sid, j, tag, Status.OK if ok else Status.JUDGE_ERROR,
                                       {{"correct": rng.random() < 0.6}} if ok else {{}}))
 ev = getattr(importlib.import_module(module), cls)({{}})
-if jackknife.endswith(".py"):  # the earlier code, loaded from a file
-    spec = importlib.util.spec_from_file_location("jackknife_before", jackknife)
-    jk = sys.modules["jackknife_before"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(jk)
-else:
-    jk = importlib.import_module(jackknife)
+jk = importlib.import_module("echo4o_eval.statistics.jackknife")
 point = ev.aggregate(samples, scores)
 before = set(sys.modules)
 start = time.perf_counter()
@@ -128,34 +123,25 @@ def interval_difference(a, b) -> float:
     return worst
 
 
-def cold(name: str, jackknife: str) -> dict:
+def cold(name: str, root: Path) -> dict:
+    """The first call's time in a fresh interpreter importing the package from ``root``."""
     module, cls, sizes = CASES[name]
-    code = _COLD.format(root=str(ROOT), module=module, cls=cls, sizes=sizes, jackknife=jackknife)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    code = _COLD.format(root=str(root), module=module, cls=cls, sizes=sizes)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     if done.returncode != 0:
         raise SystemExit(f"cold run failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def before_module(commit: str, folder: Path) -> str | None:
-    """The earlier jackknife.py (importing the earlier basic.py) as a file, or None without git."""
+def before_checkout(commit: str, folder: Path) -> Path | None:
+    """The tree of ``commit`` (``git archive``) unpacked in ``folder``, or None without git."""
     try:
-        jack = subprocess.run(["git", "show", f"{commit}:echo4o_eval/statistics/jackknife.py"],
-                              capture_output=True, text=True, check=True, cwd=ROOT).stdout
-        basic = subprocess.run(["git", "show", f"{commit}:echo4o_eval/statistics/basic.py"],
-                               capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        archive = subprocess.run(["git", "archive", "--format=tar", commit], capture_output=True,
+                                 check=True, cwd=ROOT).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    (folder / "basic_before.py").write_text(basic)
-    jack = jack.replace("from echo4o_eval.statistics.basic import wilson_interval",
-                        "import importlib.util as _u, pathlib as _p\n"
-                        "    _s = _u.spec_from_file_location('basic_before',\n"
-                        "                                    _p.Path(__file__).with_name('basic_before.py'))\n"
-                        "    import sys as _y; _m = _y.modules['basic_before'] = _u.module_from_spec(_s)\n"
-                        "    _s.loader.exec_module(_m); wilson_interval = _m.wilson_interval")
-    path = folder / "jackknife_before.py"
-    path.write_text(jack)
-    return str(path)
+    return folder
 
 
 def main(argv=None) -> int:
@@ -169,7 +155,7 @@ def main(argv=None) -> int:
     from echo4o_eval.statistics.jackknife import confidence_intervals, replicates
 
     folder = Path(tempfile.mkdtemp(prefix="intervals-speed-"))
-    old = before_module(args.before, folder)
+    old = before_checkout(args.before, folder)
     targets = {"geneval_pp_vlm_1120": 0.1, "geneval_detector_2212": 0.2}
     for name, (module, cls, sizes) in CASES.items():
         evaluator = getattr(importlib.import_module(module), cls)({})
@@ -186,7 +172,7 @@ def main(argv=None) -> int:
         print(f"  in process: shortcut {fast * 1000:.1f} ms, re-running aggregate {slow * 1000:.1f} ms "
               f"(ratio {slow / fast:.0f}x); max |difference| replicates {max_difference(rep_fast, rep_slow):.1e}, "
               f"interval ends {ci_diff:.1e}")
-        now = cold(name, "echo4o_eval.statistics.jackknife")
+        now = cold(name, ROOT)
         line = (f"  cold (fresh interpreter, first call, imports included): now {now['seconds'] * 1000:.0f} ms "
                 f"(imported {', '.join(now['imported']) or 'nothing heavy'}; target < {targets[name]} s)")
         if old:
