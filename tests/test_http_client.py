@@ -319,3 +319,46 @@ def test_an_endless_body_is_refused_not_buffered_forever(monkeypatch):
     with RawServer(lambda req: (big, True)) as server:
         with pytest.raises(APIConnectionError, match="too large"):
             post(server.url)
+
+
+def test_without_asyncio_timeout_python_310_requests_and_timeouts_still_work(monkeypatch):
+    """asyncio.timeout is new in Python 3.11 and the package supports 3.10: without it the
+    client falls back to asyncio.wait_for (same replies, same APITimeoutError)."""
+    from echo4o_eval.api import http
+
+    monkeypatch.setattr(http, "_TIMEOUT", None)
+    with RawServer(lambda req: (reply(OK_BODY), False)) as server:
+        assert json.loads(post(server.url)[0].text) == OK_BODY
+
+    async def slow(req):
+        await asyncio.sleep(3)
+        return reply(OK_BODY), False
+    with RawServer(slow) as server:
+        with pytest.raises(APITimeoutError, match="within 0.3 s") as info:
+            post(server.url, timeout=0.3)
+    assert info.value.sent
+
+
+def test_a_refused_connection_through_the_openai_client_is_not_a_call(monkeypatch):
+    """Behind a proxy (the openai client) too, a connection that could not be made is neither
+    a call nor an unanswered request (it was counted as both, as if the server had seen it)."""
+    import socket
+
+    from echo4o_eval.api.openai_client import OpenAIClient
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")  # nobody listens there
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    engine = ApiEngine(EngineConfig(model="m", base_url="http://judge.example:8000/v1",
+                                    api_key_env="NO_SUCH_KEY", max_retries=1, backoff_base=0.01))
+    assert isinstance(engine._make_client("chat"), OpenAIClient)
+    [refused] = engine.run_all([ApiCall(kind="chat", payload={"messages": []})])
+    engine.close()
+    assert refused.status == "api_error" and "gave up after 2 attempts" in refused.error, refused.error
+    assert (refused.calls, refused.unanswered) == (0, 0)
+    assert (engine.totals["calls"], engine.totals["unanswered"]) == (0, 0)

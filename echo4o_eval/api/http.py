@@ -5,8 +5,9 @@ scan and anyio's socket attributes cost several times more CPU than the request 
 importing it takes about half a second. This client does only what the engine needs: POST a
 JSON body with a bearer key, read the status, headers and body (``Content-Length``, chunked, or
 until close; gzip/deflate decoded), keep connections alive (a pool without scans: idle
-connections are reused last-in first-out and dropped after ``keepalive_s`` idle or when the
-server has closed them), one timeout per request.
+connections are reused last-in first-out and dropped after ``keepalive_s`` idle, 4 s by default,
+under the 5 s after which common servers close an idle one, or when the server has closed
+them), one timeout per request.
 
 It is used for direct connections only: when a proxy applies to the server (``HTTPS_PROXY``,
 ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``, as urllib reads them), the engine uses the
@@ -56,6 +57,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 USER_AGENT = "echo4o-eval"
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a reply larger than this is refused, not buffered
+_TIMEOUT = getattr(asyncio, "timeout", None)  # asyncio.timeout is new in Python 3.11
 
 
 class HttpStatusError(Exception):
@@ -178,7 +180,7 @@ class JsonClient:
     """Keep-alive JSON POSTs to one server (see the module docstring). Use from one event loop."""
 
     def __init__(self, base_url: str | None, api_key: str | None = None, timeout: float = 120.0,
-                 ssl_context: Any = None, keepalive_s: float = 5.0,
+                 ssl_context: Any = None, keepalive_s: float = 4.0,
                  extra_headers: Mapping[str, str] | None = None) -> None:
         url = resolve_base_url(base_url)
         parts = urlsplit(url)
@@ -198,9 +200,8 @@ class JsonClient:
                 ssl_context = ssl.create_default_context()
             self._ssl = ssl_context
         default_port = 443 if parts.scheme == "https" else 80
-        host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
-        if ":" in self.host and not host_header.startswith("["):  # an IPv6 literal
-            host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal in brackets
+        host_header = host if self.port == default_port else f"{host}:{self.port}"
         headers = {"Host": host_header, "User-Agent": USER_AGENT, "Accept": "application/json",
                    "Accept-Encoding": "gzip, deflate", "Content-Type": "application/json",
                    "Connection": "keep-alive"}
@@ -220,9 +221,12 @@ class JsonClient:
                    .encode("latin-1") + data)
         sent: list[bool] = []  # non-empty once the request is written to a connection
         try:
-            async with asyncio.timeout(self.timeout):
-                status, headers, text = await self._exchange(request, sent)
-        except TimeoutError:
+            if _TIMEOUT is not None:  # Python 3.11+: no extra task per request
+                async with _TIMEOUT(self.timeout):
+                    status, headers, text = await self._exchange(request, sent)
+            else:  # Python 3.10
+                status, headers, text = await asyncio.wait_for(self._exchange(request, sent), self.timeout)
+        except asyncio.TimeoutError:  # TimeoutError itself on 3.11+
             raise APITimeoutError(f"no reply from {self.base_url} within {self.timeout:g} s",
                                   sent=bool(sent)) from None
         if status >= 400:

@@ -66,8 +66,16 @@ def _translated():
     except openai.APIStatusError as exc:
         headers = {k.lower(): v for k, v in exc.response.headers.items()}
         raise error_from(exc.status_code, exc.response.text, headers) from None
-    except openai.APITimeoutError as exc:  # whether the request got out is not known: assume so
-        raise APITimeoutError(f"{type(exc).__name__}: {exc}") from None
+    except openai.APITimeoutError as exc:  # past connecting, whether it got out is not known: assume so
+        raise APITimeoutError(f"{type(exc).__name__}: {exc}", sent=not _unsent(exc)) from None
     except openai.APIConnectionError as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-        raise APIConnectionError(f"{exc}{cause}") from None
+        raise APIConnectionError(f"{exc}{cause}", sent=not _unsent(exc)) from None
+
+
+def _unsent(exc: BaseException) -> bool:
+    """Whether the openai client failed before the request left (no connection to the server
+    or the proxy, or the proxy refused the tunnel): not a request the server saw. Told by the
+    name of the httpx exception behind it (httpx, or the fork the installed openai uses)."""
+    cause = exc.__cause__
+    return cause is not None and type(cause).__name__ in ("ConnectError", "ConnectTimeout", "ProxyError")
