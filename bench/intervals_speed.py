@@ -43,20 +43,11 @@ CASES = {
 
 # Runs in a fresh interpreter: builds the case without numpy, then times the first call.
 _COLD = r"""
-import importlib, json, random, sys, time
-sys.path.insert(0, {root!r})
+import importlib, json, sys, time
+sys.path[:0] = [{root!r}, {bench!r}]
 module, cls, sizes = {module!r}, {cls!r}, {sizes!r}
-from echo4o_eval.records.types import Sample, SampleScore, Status
-rng = random.Random(0)
-samples, scores = [], []
-for tag, n in sizes.items():
-    for _ in range(n):
-        sid = str(len(samples) + 1)
-        samples.append(Sample(sid, len(samples), "p", tag))
-        for j in range(4):
-            ok = rng.random() > 0.02
-            scores.append(SampleScore(sid, j, tag, Status.OK if ok else Status.JUDGE_ERROR,
-                                      {{"correct": rng.random() < 0.6}} if ok else {{}}))
+from intervals_speed import make_case  # this script's case, built with the package of {root!r}
+samples, scores = make_case(sizes)
 ev = getattr(importlib.import_module(module), cls)({{}})
 jk = importlib.import_module("echo4o_eval.statistics.jackknife")
 point = ev.aggregate(samples, scores)
@@ -126,7 +117,8 @@ def interval_difference(a, b) -> float:
 def cold(name: str, root: Path) -> dict:
     """The first call's time in a fresh interpreter importing the package from ``root``."""
     module, cls, sizes = CASES[name]
-    code = _COLD.format(root=str(root), module=module, cls=cls, sizes=sizes)
+    code = _COLD.format(root=str(root), bench=str(Path(__file__).resolve().parent), module=module,
+                        cls=cls, sizes=sizes)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     if done.returncode != 0:
         raise SystemExit(f"cold run failed:\n{done.stderr[-2000:]}")
