@@ -166,7 +166,6 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
                                        row_group_size(n_multi, settings.gpus, settings.workers)),
     }
     over_limit: list[dict[str, Any]] = []
-    rows = {"t2i": 0, "multi_reference": 0}
     for sample in samples:
         text_tokens = math.ceil(len(sample["prompt"].split()) * 1.5)
         target, size = _encoded(sample["image_path"], settings.image_format)
@@ -180,11 +179,9 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
                 tokens += image_tokens(ref_size, settings.vit_max_size, VIT_PATCH)
             writers["multi_reference"].add({"id": sample["id"], "image_list": images + [target],
                                             "instruction_list": [[sample["prompt"]]]})
-            rows["multi_reference"] += 1
         else:
             captions = {str(i): text for i, text in enumerate(sample["captions"])}
             writers["t2i"].add({"id": sample["id"], "image": target, "captions": json.dumps(captions)})
-            rows["t2i"] += 1
         if tokens > settings.max_tokens_per_sample:
             over_limit.append({"id": sample["id"], "tokens": tokens})
     info = {name: writer.close() for name, writer in writers.items()}
@@ -200,8 +197,8 @@ def export_bagel(samples: Iterable[dict[str, Any]], counts: dict[str, int], out_
                 if not settings.shrink_references_to else "shrink references further or raise the limit")
         warnings.append(f"{len(over_limit)} sample(s) exceed max_tokens_per_sample={settings.max_tokens_per_sample} "
                         f"at the training resolution; Bagel's loader skips them silently; {hint}")
-    return {"rows": rows, "files": {k: len(v) for k, v in info.items()},
-            "row_groups": {k: sum(f["num_row_groups"] for f in v.values()) for k, v in info.items()},
+    return {"rows": {k: registration.rows(k) for k in info}, "files": {k: len(v) for k, v in info.items()},
+            "row_groups": {k: registration.row_groups(k) for k in info},
             "over_token_limit": len(over_limit), "over_token_limit_ids": [o["id"] for o in over_limit[:50]],
             "dataset_names": {kind: DATASET_NAMES[kind] for kind in registration.kinds},
             "warnings": warnings}

@@ -158,12 +158,11 @@ def deferred_judge(spec: str, options: Mapping[str, Any]):
 def _read_judge_options(prefix: str, options: Mapping[str, Any]) -> None:
     """Read the options of a deferred judge as its factory will (cheap: nothing is loaded);
     an unknown name or a value of the wrong type raises the factory's ConfigError."""
-    from echo4o_eval.judges.detector_options import parse_detector_options
-    from echo4o_eval.judges.local_vlm import read_local_vlm_options
+    from echo4o_eval.judges.detector_options import BACKEND_OPTIONS, parse_detector_options
 
-    readers = {"mask2former-clip": lambda: parse_detector_options(options, "mask2former"),
-               "owlv2-clip": lambda: parse_detector_options(options, "owlv2"),
-               "mmdet-clip": lambda: parse_detector_options(options, "mmdet"),
-               "local-vlm": lambda: read_local_vlm_options(options)}
-    if prefix in readers:
-        readers[prefix]()
+    if prefix == "local-vlm":
+        from echo4o_eval.judges.local_vlm import read_local_vlm_options
+
+        read_local_vlm_options(options)
+    elif prefix.endswith("-clip") and prefix.removesuffix("-clip") in BACKEND_OPTIONS:
+        parse_detector_options(options, prefix.removesuffix("-clip"))  # "owlv2-clip": "owlv2"

@@ -149,15 +149,14 @@ def _plan(sample: Sample, generation: Generation, evaluator, previous) -> dict[s
             "attempt": old_round, "status": previous.scores[key].status.value,
             "judgements": list(previous.judgements.get(key, [])),
         }]
-    requests: list = []
+    plan = {"sample": sample, "generation": generation, "requests": [], "round": round_,
+            "earlier": earlier}
     if generation.status is Status.OK:
         try:
-            requests = list(evaluator.requests(sample, generation))
+            plan["requests"] = list(evaluator.requests(sample, generation))
         except Exception as exc:  # noqa: BLE001 (one image's problem, recorded as its score)
-            return {"sample": sample, "generation": generation, "requests": [], "round": round_,
-                    "earlier": earlier, "error": exc}
-    return {"sample": sample, "generation": generation, "requests": requests, "round": round_,
-            "earlier": earlier}
+            plan["error"] = exc
+    return plan
 
 
 def _record(ready: Sequence[tuple[dict, list[Judgement]]], evaluator, writer, bar) -> int:

@@ -151,13 +151,11 @@ class Runner:
         samples = self.benchmark.load_samples(assets, self.config.variant)
         return samples[: self.config.limit] if self.config.limit else samples
 
-    def requests_for(self, sample: Sample, store: RunStore,
-                     existing: RunData | None = None) -> list[GenerationRequest]:
+    def requests_for(self, sample: Sample, store: RunStore, existing: RunData) -> list[GenerationRequest]:
         """One GenerationRequest per image of ``sample``, with per-image seeds and output paths.
-        ``retry_round`` is the number of generation records ``existing`` (default: what
-        ``store`` holds) has for the image: 0 for a first try, n for a retry after n failed
+        ``retry_round`` is the number of generation records ``existing`` (what ``store`` holds,
+        read once per run) has for the image: 0 for a first try, n for a retry after n failed
         attempts, so an API model asks the server again instead of replaying a failed reply."""
-        existing = store.load() if existing is None else existing
         # "metadata" lets image-reading models check a folder against the benchmark (GenEval's
         # per-prompt metadata.jsonl); generating adapters ignore it and never record it.
         params = {**self.generation_params, "metadata": sample.metadata}

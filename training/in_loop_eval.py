@@ -41,10 +41,10 @@ class InLoopEvaluator:
     """Runs ``evaluate()`` on the live model at the configured steps (main process only)."""
 
     def __init__(self, config, backend, accelerator) -> None:
+        from echo4o_eval.training.trainer import sharded
+
         settings = config.eval
-        plugin = getattr(accelerator.state, "fsdp_plugin", None)
-        deepspeed = getattr(accelerator.state, "deepspeed_plugin", None)
-        if plugin is not None or (deepspeed is not None and getattr(deepspeed, "zero_stage", 0) == 3):
+        if sharded(accelerator):
             raise ValueError("in-loop evaluation needs the whole model on one process; with FSDP or ZeRO-3 set "
                              "eval.every=0 and evaluate saved checkpoints with `echo4o-eval run`")
         self.config, self.settings, self.backend, self.accelerator = config, settings, backend, accelerator

@@ -147,7 +147,7 @@ def train(config) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.optim, run.max_steps))
     transformer, optimizer, scheduler = accelerator.prepare(backend.transformer, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(transformer)
-    if _sharded(accelerator) and config.optim.ema_decay > 0:
+    if sharded(accelerator) and config.optim.ema_decay > 0:
         raise ValueError("optim.ema_decay needs every process to hold the whole model; with FSDP or ZeRO-3 set "
                          "optim.ema_decay=0 (or use DDP / ZeRO-2)")
     ema = EMA(unwrapped.named_parameters(), config.optim.ema_decay) if config.optim.ema_decay > 0 else None
@@ -236,17 +236,18 @@ def train(config) -> TrainResult:
     if evaluator is not None:
         evaluator.close()
     result.final_step = step
-    if run.save_final and step == run.max_steps and step > start_step and _sharded(accelerator):
-        accelerator.print("sharded training (FSDP / ZeRO-3): no final pipeline folder; the last checkpoint holds "
-                          "the weights (accelerate merge-weights turns an FSDP checkpoint into one file)")
-    elif run.save_final and step == run.max_steps and step > start_step:
-        result.final_pipeline = _save_final(accelerator, backend, unwrapped, ema, output, config)
+    if run.save_final and step == run.max_steps and step > start_step:
+        if sharded(accelerator):
+            accelerator.print("sharded training (FSDP / ZeRO-3): no final pipeline folder; the last checkpoint "
+                              "holds the weights (accelerate merge-weights turns an FSDP checkpoint into one file)")
+        else:
+            result.final_pipeline = _save_final(accelerator, backend, unwrapped, ema, output, config)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
 
 
-def _sharded(accelerator) -> bool:
+def sharded(accelerator) -> bool:
     """FSDP or DeepSpeed ZeRO-3: no process holds the whole model."""
     deepspeed = getattr(accelerator.state, "deepspeed_plugin", None)
     return getattr(accelerator.state, "fsdp_plugin", None) is not None or (

@@ -33,7 +33,7 @@ from echo4o_eval.scoring.judged import (
     options_dict,
 )
 from echo4o_eval.records.types import (
-    BenchmarkResult, Generation, JudgeRequest, Judgement, MetricValue, Sample, SampleScore, Status,
+    BenchmarkResult, Generation, JudgeRequest, Judgement, Sample, SampleScore, Status,
 )
 
 

@@ -32,7 +32,7 @@ from echo4o_eval.benchmarks.geneval.detector import (
     main_judgement,
 )
 from echo4o_eval.benchmarks.geneval_pp.rules import GenEvalPPOptions, evaluate_geneval_pp
-from echo4o_eval.scoring.aggregation import failure_note, make_result
+from echo4o_eval.scoring.aggregation import failure_note, make_result, tags_in_order
 from echo4o_eval.scoring.geneval_rules import GenEvalRuleOptions
 from echo4o_eval.scoring.judged import builtin_spec, evaluator_options, options_dict
 from echo4o_eval.records.types import (
@@ -139,12 +139,9 @@ class GenEvalPlusPlusDetectorEvaluator:
         from echo4o_eval.statistics.terms import TermsBuilder, tag_accuracies
 
         terms = TermsBuilder()
-        tags: dict[str, None] = {}
         for sample in samples:
-            tags.setdefault(sample.tag, None)
             terms.add(sample.id, ("seen", sample.tag))
         for score in scores:
-            tags.setdefault(score.tag, None)
             terms.add(score.sample_id, ("seen", score.tag))
             ok = score.status is Status.OK
             if ok and score.values["correct"]:
@@ -153,6 +150,8 @@ class GenEvalPlusPlusDetectorEvaluator:
             if ok or self.mode == "parity":
                 terms.add(score.sample_id, ("in", score.tag))
                 terms.add(score.sample_id, "in")
+
+        tags = tags_in_order(samples, scores)
 
         def compute(t):
             return tag_accuracies(t, tags)

@@ -47,6 +47,8 @@ TYPE_MAP = {
 OFFICIAL_WEIGHTS = {"Attribute shift": 3, "Hybridization": 2, "Spatiotemporal": 2, "TWO_OBJECT": 2}
 WEIGHTS = {**OFFICIAL_WEIGHTS, "Multi-Object": 2}
 OFFICIAL_PARAMS = {"max_tokens": 1024, "temperature": 0.0}
+#: statuses parity scores 0, as the official script does (API error, unparsable reply, undecodable image)
+JUDGE_FAILED = frozenset({Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE})
 ECHO4O_PARAMS = {"max_tokens": 600}
 
 
@@ -118,11 +120,9 @@ class ImagineBenchEvaluator:
         """Per-type mean scores and the weighted overalls (official weights and ours with
         Multi-Object); parity counts judge/parse failures as 0 as the official script does."""
         parity = self.config.parity
-        # official: a failed evaluation (API error, unparsable reply, undecodable image) scores 0
-        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE}
         groups = list(dict.fromkeys(merged_type(s.tag) for s in scores))
         per_tag = tag_means(groups, scores, ["score"], failed_value=0.0 if parity else None,
-                            counts_as_failed=lambda s: s.status in judge_failed,
+                            counts_as_failed=lambda s: s.status in JUDGE_FAILED,
                             tag_of=lambda s: merged_type(s.tag))
         means = {g: m["score"].value for g, m in per_tag.items()}
 
@@ -138,7 +138,7 @@ class ImagineBenchEvaluator:
         notes = ["overall_official drops Multi-Object (the official weights name 'TWO_OBJECT'); "
                  "overall includes it with weight 2"]
         if parity:
-            n_zero = sum(1 for s in scores if s.status in judge_failed)
+            n_zero = sum(1 for s in scores if s.status in JUDGE_FAILED)
             n_ok = sum(1 for s in scores if s.status is Status.OK)
             notes.append(f"parity: {n_zero} judge failure(s) or undecodable image(s) scored 0 as "
                          "the official script does; "
@@ -154,7 +154,6 @@ class ImagineBenchEvaluator:
         from echo4o_eval.statistics.terms import TermsBuilder
 
         parity = self.config.parity
-        judge_failed = {Status.JUDGE_ERROR, Status.PARSE_ERROR, Status.BAD_IMAGE}
         terms = TermsBuilder()
         groups: dict[str, None] = {}
         for s in scores:
@@ -163,7 +162,7 @@ class ImagineBenchEvaluator:
             if s.status is Status.OK:
                 terms.add(s.sample_id, ("sum", group), float(s.values["score"]))
                 terms.add(s.sample_id, ("n", group))
-            elif parity and s.status in judge_failed:
+            elif parity and s.status in JUDGE_FAILED:
                 terms.add(s.sample_id, ("n", group))  # scored 0: counts, adds nothing
 
         def compute(t):

@@ -97,8 +97,9 @@ class Session:
                 return None
             return value * PACING if value > 0 else None
 
-        if self.limiter.adopt(number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")):
-            self.engine.totals["adopted_rpm"] = number("x-ratelimit-limit-requests") or 0
+        rpm = number("x-ratelimit-limit-requests")
+        if self.limiter.adopt(rpm, number("x-ratelimit-limit-tokens")) and rpm is not None:
+            self.engine.totals["adopted_rpm"] = rpm  # absent when only a token limit was announced
 
     async def _pause(self) -> None:
         while (wait := self.not_before - time.monotonic()) > 0:

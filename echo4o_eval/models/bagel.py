@@ -377,13 +377,11 @@ class BagelModel:
     def identity(self) -> dict[str, Any]:
         """The checkpoint folder's content signature (see :mod:`echo4o_eval.models.identity`);
         for a Hub download, the repo and the commit sha of the snapshot."""
-        from echo4o_eval.models.identity import checkpoint_signature
+        from echo4o_eval.models.identity import checkpoint_signature, resolved_hub_identity
 
         if self.hub_repo and self.hub_revision:  # the same dict identity.hub_identity gives
-            asked = self.checkpoint_source.get("requested_revision") or "main"
-            if asked == self.hub_revision:
-                return {"kind": "hub", "repo_id": self.hub_repo, "sha": self.hub_revision}
-            return {"kind": "hub", "repo_id": self.hub_repo, "revision": asked, "sha": self.hub_revision}
+            return resolved_hub_identity(self.hub_repo, self.checkpoint_source.get("requested_revision"),
+                                         self.hub_revision)
         return checkpoint_signature(self.checkpoint)
 
     def accepted_params(self) -> set[str]:

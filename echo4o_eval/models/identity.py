@@ -111,7 +111,7 @@ def hub_identity(repo_id: str, revision: str | None = None) -> dict[str, Any]:
     """
     revision = revision or "main"
     if _SHA.match(revision):
-        return {"kind": "hub", "repo_id": repo_id, "sha": revision}
+        return resolved_hub_identity(repo_id, revision, revision)
     sha = None
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     if not offline:
@@ -121,7 +121,22 @@ def hub_identity(repo_id: str, revision: str | None = None) -> dict[str, Any]:
             sha = HfApi().model_info(repo_id, revision=revision, timeout=10).sha
         except Exception:  # unreachable or gated: the cache may still know
             sha = None
-    sha = sha or _cached_revision(repo_id, revision)
+    return resolved_hub_identity(repo_id, revision, sha or _cached_revision(repo_id, revision))
+
+
+def resolved_hub_identity(repo_id: str, revision: str | None, sha: str | None) -> dict[str, Any]:
+    """The identity :func:`hub_identity` gives once the commit ``sha`` that ``revision``
+    (default ``main``) stands for is known (e.g. from a snapshot download): no revision name
+    when the revision asked for is that sha.
+
+    >>> resolved_hub_identity("org/m", None, "a" * 40)["revision"]
+    'main'
+    >>> sorted(resolved_hub_identity("org/m", "a" * 40, "a" * 40))
+    ['kind', 'repo_id', 'sha']
+    """
+    revision = revision or "main"
+    if revision == sha:
+        return {"kind": "hub", "repo_id": repo_id, "sha": sha}
     return {"kind": "hub", "repo_id": repo_id, "revision": revision, "sha": sha}
 
 

@@ -162,8 +162,8 @@ class OpenAIImageModel:
         if result.status != "ok":
             return self._failed(request, Status.GENERATION_ERROR, result.error or result.status, result)
         target = Path(request.output_path)
+        image = result.value
         try:
-            image = result.value
             if image is None:  # a url reply: fetched and decoded now
                 with urllib.request.urlopen(result.reply["data"][0]["url"], timeout=120) as response:
                     image = _open_image(response.read())
@@ -178,8 +178,8 @@ class OpenAIImageModel:
         except Exception as exc:  # a malformed image reply is this sample's failure, not the run's
             return self._failed(request, Status.GENERATION_ERROR, f"bad image in reply: {exc}{where}", result)
         finally:
-            if result.value is not None:
-                result.value.close()
+            if image is not None:  # the decoded reply, or the image fetched from its url
+                image.close()
         return Generation(request.sample_id, request.image_index, request.seed, Status.OK,
                           image_path=str(target), params=self._used(request), usage=_usage(result),
                           cost_usd=result.cost_usd)

@@ -1,7 +1,7 @@
 """Click commands ``report``, ``compare`` and ``agreement`` (thin over library calls; added to
 the CLI group).
 
-Exit codes: ``report`` 0 ok, 2 unusable input; ``agreement`` 0 ok, 2 unusable input; ``compare`` see its --help
+Exit codes: ``report`` and ``agreement`` 0 ok, 2 unusable input; ``compare`` see its --help
 (0 pass, 1 regression, 2 unusable input).
 
 Example:

@@ -59,7 +59,7 @@ from echo4o_eval.records.types import (
     to_json,
 )
 from echo4o_eval.rundir.rundata import RunData, add_generation, add_score  # noqa: F401 (re-exported)
-from echo4o_eval.rundir.writer import RunWriter, ScoreRecord, generation_fingerprint_of  # noqa: F401
+from echo4o_eval.rundir.writer import RunWriter, generation_fingerprint_of
 
 SCHEMA_VERSION = 1
 

@@ -39,13 +39,12 @@ __all__ = [
 
 
 def _z(confidence: float) -> float:
-    # the standard library's normal quantile: scipy.stats takes half a second to import, and
-    # the jackknife's Wilson intervals run at the end of every scored run
-    from statistics import NormalDist
+    # no scipy: the jackknife's Wilson intervals run at the end of every scored run
+    from echo4o_eval.statistics.quantiles import normal_quantile
 
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    return normal_quantile(0.5 + confidence / 2.0)
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from echo4o_eval.statistics.metric_maps import Aggregate, as_float, flatten, with_intervals
+from echo4o_eval.statistics.quantiles import t_quantile  # no scipy import for integer df up to 200
 from echo4o_eval.statistics.terms import terms_hook
 from echo4o_eval.records.types import BenchmarkResult, MetricValue, Sample, SampleScore
 
@@ -76,18 +77,6 @@ def assign_groups(samples: Sequence[Sample], n_groups: int = DEFAULT_GROUPS, see
             groups[i] = dealt % n_groups
             dealt += 1
     return groups
-
-
-def t_quantile(confidence_or_p: float, df: float) -> float:
-    """Upper quantile of Student's t (:func:`echo4o_eval.statistics.quantiles.t_quantile`: no
-    scipy import for integer df up to 200).
-
-    >>> round(t_quantile(0.975, 10), 4)
-    2.2281
-    """
-    from echo4o_eval.statistics.quantiles import t_quantile as quantile
-
-    return quantile(confidence_or_p, df)
 
 
 @dataclass(frozen=True)

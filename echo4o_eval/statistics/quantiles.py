@@ -5,8 +5,9 @@ imports are on the critical path. The normal quantile comes from the standard li
 (:class:`statistics.NormalDist`, Wichura's AS 241, accurate to about 1e-16); the t quantile for
 an integer number of degrees of freedom (what the jackknife uses: groups - 1 or prompts - 1)
 inverts the closed-form t distribution function (Abramowitz & Stegun 26.7.3-4) by bisection
-to the last bit. Other degrees of freedom use scipy. Both agree with scipy to about 1e-14
-(tests/test_jackknife_fast.py compares them).
+to the last bit. Other degrees of freedom use scipy. They agree with scipy to about 1e-16
+(normal) and 1e-13 relative (t, worst in the far tails at large df; tests/test_jackknife_fast.py
+compares them).
 
 Example:
     >>> round(normal_quantile(0.975), 6), round(t_quantile(0.975, 10), 6)
